@@ -1,0 +1,24 @@
+"""How every exercise check speaks: one line, ✅ or ❌, and a hint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def report(passed: bool, what: str, hint: str = "") -> bool:
+    """Print the verdict line and return ``passed``."""
+    if passed:
+        print(f"✅ correct: {what}")
+    else:
+        print(f"❌ {what}" + (f" — hint: {hint}" if hint else ""))
+    return passed
+
+
+def run_student(fn: Callable, *args, **kwargs):
+    """Call the student's function; return (result, None) or (None, 'ErrorType: message')."""
+    try:
+        return fn(*args, **kwargs), None
+    except NotImplementedError:
+        return None, "not implemented yet (replace the `raise NotImplementedError` with your code)"
+    except Exception as err:  # noqa: BLE001 - the student's code may raise anything
+        return None, f"your function raised {type(err).__name__}: {err}"

@@ -1,0 +1,19 @@
+"""Where the CLI finds trainable models and benchmarks.
+
+Each entry maps a name to ``"module:function"`` so nothing heavy is imported
+until a command needs it.
+
+* ``TRAINERS[name]`` -> ``train(out_dir: Path, seed: int, quick: bool) -> dict``: trains
+  the model, writes its checkpoint with ``coursekit.checkpoints.save_pretrained`` and
+  returns the metrics recorded in the manifest.
+* ``BENCHES[name]`` -> ``bench(quick: bool) -> list[dict]``: each dict is one table row
+  with the keys ``benchmark``, ``ours``, ``reference``, ``ratio`` (ours / reference time,
+  or ``None``) and ``note``.
+"""
+
+TRAINERS: dict[str, str] = {
+}
+
+BENCHES: dict[str, str] = {
+    "shapesworld": "coursekit.data.bench:bench",
+}

@@ -1,0 +1,51 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coursekit import cli
+from coursekit.bench import format_table, time_call
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_doctor_reports(capsys):
+    code = cli.main(["doctor"])
+    out = capsys.readouterr().out
+    assert "torch" in out and "device" in out and "checkpoints" in out and "lessons" in out
+    assert code == 0, out
+
+
+def test_train_unknown_name(capsys):
+    assert cli.main(["train", "no-such-model"]) == 2
+    assert "unknown model 'no-such-model'" in capsys.readouterr().err
+
+
+def test_bench_unknown_name(capsys):
+    assert cli.main(["bench", "--only", "nope"]) == 2
+    assert "unknown benchmark" in capsys.readouterr().err
+
+
+def test_bench_table_format():
+    rows = [{"benchmark": "b", "ours": "1 ms", "reference": "2 ms", "ratio": 0.5, "note": "n"}]
+    text = format_table(rows, markdown=True)
+    assert text.splitlines()[2] == "| b | 1 ms | 2 ms | 0.50× | n |"
+    assert "0.50×" in format_table(rows, markdown=False)
+
+
+def test_time_call_counts():
+    calls = []
+    assert time_call(lambda: calls.append(1), repeat=3, warmup=2) >= 0
+    assert len(calls) == 5
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "coursekit.cli", "doctor"], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "status      all good" in out.stdout
+
+
+def test_missing_subcommand_is_usage_error():
+    with pytest.raises(SystemExit):
+        cli.main([])
