@@ -12,6 +12,8 @@ until a command needs it.
 """
 
 TRAINERS: dict[str, str] = {
+    "depth": "coursekit.dense.train:train_depth",
+    "flow": "coursekit.dense.train:train_flow",
 }
 
 BENCHES: dict[str, str] = {

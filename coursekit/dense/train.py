@@ -1,0 +1,115 @@
+"""Train the lesson-04 models: U-Nets that regress depth and optical flow.
+
+The network is the segmentation U-Net of lesson 03 with a different head:
+one output channel (log depth) or two (dx, dy), and for flow six input
+channels (both frames stacked). Only the loss changes:
+
+* depth: ``scale_invariant_loss`` on log depth (λ = 0.5, Eigen et al.);
+* flow: the end-point error itself.
+
+``coursekit train depth`` / ``coursekit train flow`` write the checkpoints.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from coursekit.checkpoints import load_pretrained, save_pretrained
+from coursekit.data.shapesworld import render_batch
+from coursekit.dense.depth import depth_metrics, scale_invariant_loss
+from coursekit.dense.flow import end_point_error, flow_metrics
+from coursekit.segmentation.unet import UNet
+from coursekit.train import fit
+
+HELD_OUT = 2_000_000  # held-out seeds start here (training uses 0, 1, 2, ...)
+CONFIGS = {
+    "depth": {"in_channels": 3, "out_channels": 1, "width": 16, "depth": 3},
+    "flow": {"in_channels": 6, "out_channels": 2, "width": 16, "depth": 3},
+}
+
+
+def build(name: str) -> UNet:
+    if name not in CONFIGS:
+        raise ValueError(f"name must be one of {sorted(CONFIGS)}, got {name!r}")
+    return UNet(**CONFIGS[name])
+
+
+def inputs_for(name: str, batch) -> torch.Tensor:
+    """The network input: the image, or both frames stacked for flow (Tensor[B, 3 or 6, H, W])."""
+    return batch.image if name == "depth" else torch.cat([batch.image, batch.next_image], dim=1)
+
+
+@torch.no_grad()
+def predict(name: str, model: torch.nn.Module, batch) -> torch.Tensor:
+    """Depth Tensor[B, H, W] (metres, exp of the predicted log) or flow Tensor[B, 2, H, W]."""
+    model.eval()
+    out = model(inputs_for(name, batch))
+    return out[:, 0].exp() if name == "depth" else out
+
+
+def evaluate(name: str, model: torch.nn.Module, seeds, size: int = 64, batch_size: int = 64) -> dict[str, float]:
+    """Depth: AbsRel, RMSE, δ1 ... ; flow: EPE, and the EPE of predicting zero motion."""
+    seeds = list(seeds)
+    device = next(model.parameters()).device
+    totals: dict[str, float] = {}
+    for start in range(0, len(seeds), batch_size):
+        batch = render_batch(seeds[start:start + batch_size], size=size, device=device)
+        pred = predict(name, model, batch)
+        if name == "depth":
+            m = depth_metrics(pred, batch.depth)
+        else:
+            m = flow_metrics(pred, batch.flow)
+            m["epe_zero_flow"] = flow_metrics(torch.zeros_like(batch.flow), batch.flow)["epe"]
+        weight = len(seeds[start:start + batch_size]) / len(seeds)
+        for key, value in m.items():
+            totals[key] = totals.get(key, 0.0) + value * weight
+    return totals
+
+
+def _loss(name: str):
+    def loss_fn(model, batch):
+        out = model(inputs_for(name, batch))
+        if name == "depth":
+            return scale_invariant_loss(out[:, 0], batch.depth.log(), lam=0.5)
+        return end_point_error(out, batch.flow)
+    return loss_fn
+
+
+def train_dense(name: str, out_dir: Path | None, seed: int, quick: bool, *, steps: int = 1500,
+                batch_size: int = 32, size: int = 64) -> dict[str, float]:
+    torch.manual_seed(seed)
+    model = build(name)
+    steps = 5 if quick else steps
+
+    def batch_fn(step):
+        first = seed * 10_000_000 + step * batch_size
+        return render_batch(range(first, first + batch_size), size=size)
+
+    start = time.perf_counter()
+    history = fit(model, batch_fn, _loss(name), steps=steps, lr=3e-3, warmup=min(50, steps), log_every=max(1, steps // 50),
+                  desc=f"train {name}")
+    minutes = (time.perf_counter() - start) / 60
+    metrics = evaluate(name, model, range(HELD_OUT, HELD_OUT + (32 if quick else 256)), size=size)
+    metrics["train_minutes"] = minutes
+    checkpoint = {"model": model.state_dict(), "config": CONFIGS[name], "history": history, "metrics": metrics}
+    save_pretrained(name, checkpoint, command=f"coursekit train {name}", seed=seed, metrics=metrics, directory=out_dir)
+    return metrics
+
+
+def train_depth(out_dir: Path | None, seed: int, quick: bool) -> dict[str, float]:
+    return train_dense("depth", out_dir, seed, quick)
+
+
+def train_flow(out_dir: Path | None, seed: int, quick: bool) -> dict[str, float]:
+    return train_dense("flow", out_dir, seed, quick)
+
+
+def load_dense_model(name: str, directory: Path | None = None) -> tuple[UNet, dict]:
+    """The shipped depth or flow U-Net and its checkpoint (history, metrics)."""
+    checkpoint = load_pretrained(name, directory=directory)
+    model = UNet(**checkpoint["config"])
+    model.load_state_dict(checkpoint["model"])
+    return model.eval(), checkpoint
