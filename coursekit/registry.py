@@ -12,10 +12,14 @@ until a command needs it.
 """
 
 TRAINERS: dict[str, str] = {
+    "fcn": "coursekit.segmentation.train:train_fcn",
+    "unet": "coursekit.segmentation.train:train_unet",
     "depth": "coursekit.dense.train:train_depth",
     "flow": "coursekit.dense.train:train_flow",
 }
 
 BENCHES: dict[str, str] = {
+    "segmentation": "coursekit.segmentation.bench:bench",
     "shapesworld": "coursekit.data.bench:bench",
+    "upsampling": "coursekit.upsampling.bench:bench",
 }
