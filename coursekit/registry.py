@@ -21,5 +21,6 @@ TRAINERS: dict[str, str] = {
 BENCHES: dict[str, str] = {
     "segmentation": "coursekit.segmentation.bench:bench",
     "shapesworld": "coursekit.data.bench:bench",
+    "detection": "coursekit.detection.bench:bench",
     "upsampling": "coursekit.upsampling.bench:bench",
 }
