@@ -72,9 +72,17 @@ def bilinear_sample(input: Tensor, y: Tensor, x: Tensor, batch_index: Tensor | N
     lx = (x - x0).unsqueeze(-1)
     hy, hx = 1 - ly, 1 - lx  # weight of y0, x0: max(0, 1 - |y - y0|)
 
-    # input[b, :, i, j] puts the broadcast index shape first: (*S, C)
-    return (input[b, :, y0, x0] * (hy * hx) + input[b, :, y0, x1] * (hy * lx)
-            + input[b, :, y1, x0] * (ly * hx) + input[b, :, y1, x1] * (ly * lx))
+    # Read the four neighbours from a channels-last copy, one row of C values per pixel:
+    # index_select on (N·H·W, C) is much faster (forward and backward) than 4-D fancy indexing.
+    C = input.shape[1]
+    flat = input.permute(0, 2, 3, 1).reshape(-1, C)  # (N*H*W, C)
+    row0, row1 = (b * H + y0) * W, (b * H + y1) * W  # (*S,) offsets of rows y0, y1
+
+    def pick(offset: Tensor, col: Tensor) -> Tensor:
+        return flat.index_select(0, (offset + col).reshape(-1)).view(*y.shape, C)  # (*S, C)
+
+    return (pick(row0, x0) * (hy * hx) + pick(row0, x1) * (hy * lx)
+            + pick(row1, x0) * (ly * hx) + pick(row1, x1) * (ly * lx))
 
 
 def bilinear_upsample(x: Tensor, size: int | tuple[int, int] | None = None,
