@@ -105,7 +105,7 @@ def test_lesson_00_runs_in_jupyterlab(lab, tmp_path):
         errors = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]:has-text("Error")')
         assert errors.count() == 0, errors.first.inner_text()
         assert page.locator(".jp-OutputArea-output img").count() >= 2, "expected the tour's figures"
-        prompts = [t.strip() for t in page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()]
+        prompts = [t.strip() for t in page.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()]
         code_cells = sum(1 for c in json.loads((REPO / "lessons" / LESSON).read_text())["cells"] if c["cell_type"] == "code")
         assert prompts[:code_cells] == [f"[{i}]:" for i in range(1, code_cells + 1)], prompts
         browser.close()
