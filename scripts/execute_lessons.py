@@ -17,6 +17,7 @@ from pathlib import Path
 
 os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["MKL_NUM_THREADS"] = "1"
+os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 os.environ["TQDM_DISABLE"] = "1"
 os.environ["PYTHONHASHSEED"] = "0"
 os.environ.pop("MPLBACKEND", None)

@@ -1,0 +1,26 @@
+"""The course's data: ShapesWorld scenes (``shapesworld``) and their COCO export (``coco``).
+
+``from coursekit.data import render_scene, render_batch, CATEGORIES`` is the usual entry.
+"""
+
+from coursekit.data.shapesworld import (
+    CATEGORIES,
+    IGNORE,
+    KEYPOINT_NAMES,
+    NUM_CLASSES,
+    PART_NAMES,
+    SKELETON,
+    STUFF_IDS,
+    THING_IDS,
+    Scene,
+    SceneBatch,
+    category_id,
+    category_name,
+    render_batch,
+    render_scene,
+)
+
+__all__ = [
+    "CATEGORIES", "IGNORE", "KEYPOINT_NAMES", "NUM_CLASSES", "PART_NAMES", "SKELETON", "STUFF_IDS",
+    "THING_IDS", "Scene", "SceneBatch", "category_id", "category_name", "render_batch", "render_scene",
+]
