@@ -51,7 +51,7 @@ def predict(name: str, model: torch.nn.Module, batch) -> torch.Tensor:
 
 
 def evaluate(name: str, model: torch.nn.Module, seeds, size: int = 64, batch_size: int = 64) -> dict[str, float]:
-    """Depth: AbsRel, RMSE, δ1 ... ; flow: EPE, and the EPE of predicting zero motion."""
+    """Depth: AbsRel, RMSE, δ1 ... ; flow: EPE (all pixels and moving pixels), and the same for predicting zero motion."""
     seeds = list(seeds)
     device = next(model.parameters()).device
     totals: dict[str, float] = {}
@@ -63,6 +63,9 @@ def evaluate(name: str, model: torch.nn.Module, seeds, size: int = 64, batch_siz
         else:
             m = flow_metrics(pred, batch.flow)
             m["epe_zero_flow"] = flow_metrics(torch.zeros_like(batch.flow), batch.flow)["epe"]
+            moving = batch.flow.norm(dim=1) > 0  # (B, H, W): pixels of things that move
+            m["epe_moving"] = flow_metrics(pred, batch.flow, moving)["epe"]
+            m["epe_moving_zero_flow"] = flow_metrics(torch.zeros_like(batch.flow), batch.flow, moving)["epe"]
         weight = len(seeds[start:start + batch_size]) / len(seeds)
         for key, value in m.items():
             totals[key] = totals.get(key, 0.0) + value * weight
