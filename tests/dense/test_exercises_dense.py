@@ -1,0 +1,41 @@
+import torch
+
+from coursekit.dense import end_point_error, scale_invariant_loss
+from coursekit.exercises.dense import check_end_point_error, check_scale_invariant_loss
+
+
+def test_correct_solutions_pass(capsys):
+    assert check_scale_invariant_loss(lambda p, t, lam: scale_invariant_loss(p, t, lam=lam))
+    assert check_end_point_error(end_point_error)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and all(line.startswith("✅ correct") for line in out)
+
+
+def test_missing_second_term(capsys):
+    assert not check_scale_invariant_loss(lambda p, t, lam: ((p - t) ** 2).flatten(1).mean(1).mean())
+    assert "second term" in capsys.readouterr().out
+
+
+def test_whole_batch_as_one_image(capsys):
+    def wrong(p, t, lam):
+        d = (p - t).flatten()
+        return (d**2).mean() - lam * d.mean() ** 2
+    assert not check_scale_invariant_loss(wrong)
+    assert "per image" in capsys.readouterr().out
+
+
+def test_squared_epe_and_l1(capsys):
+    assert not check_end_point_error(lambda p, t: ((p - t) ** 2).sum(1).mean())
+    assert "square root" in capsys.readouterr().out
+    assert not check_end_point_error(lambda p, t: (p - t).abs().mean())
+    assert "Euclidean" in capsys.readouterr().out
+
+
+def test_stub_and_exception_are_reported(capsys):
+    def stub(p, t):
+        raise NotImplementedError("exercise")
+    assert not check_end_point_error(stub)
+    assert "not implemented yet" in capsys.readouterr().out
+    assert not check_scale_invariant_loss(lambda p, t, lam: torch.zeros(3).sum() + p.view(7))
+    out = capsys.readouterr().out
+    assert out.startswith("❌") and "RuntimeError" in out
