@@ -16,11 +16,13 @@ TRAINERS: dict[str, str] = {
     "unet": "coursekit.segmentation.train:train_unet",
     "depth": "coursekit.dense.train:train_depth",
     "flow": "coursekit.dense.train:train_flow",
+    "maskrcnn": "coursekit.instance.train:train_maskrcnn",
 }
 
 BENCHES: dict[str, str] = {
     "segmentation": "coursekit.segmentation.bench:bench",
     "shapesworld": "coursekit.data.bench:bench",
     "detection": "coursekit.detection.bench:bench",
+    "instance": "coursekit.instance.bench:bench",
     "upsampling": "coursekit.upsampling.bench:bench",
 }

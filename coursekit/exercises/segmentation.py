@@ -1,0 +1,137 @@
+"""Graders for the segmentation lessons (01 sliding window / FCN, 03 FCN and U-Net).
+
+* ``check_receptive_field(fn)``: ``fn(num_layers, kernel_size=3[, stride=1]) -> int``
+* ``check_pixel_cross_entropy(fn)``: ``fn(logits Tensor[N, C, H, W], target Tensor[N, H, W]) -> scalar``,
+  pixels with target 255 ignored
+* ``check_mean_iou(fn)``: ``fn(pred Tensor[N, H, W], target Tensor[N, H, W], num_classes) -> float``,
+  pixels with target 255 ignored, classes absent from both left out
+
+Each prints one verdict line (``report``) and returns ``True`` / ``False``;
+the student's exceptions are reported, never raised, and no solution is shown.
+Tested in tests/segmentation/test_exercises_segmentation.py.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from coursekit.exercises.verdict import report, run_student
+from coursekit.segmentation.metrics import mean_iou
+
+__all__ = ["check_mean_iou", "check_pixel_cross_entropy", "check_receptive_field"]
+
+
+def _accepts(fn: Callable, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _as_float(value: object) -> float | None:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def check_receptive_field(fn: Callable) -> bool:
+    """Grade ``fn(num_layers, kernel_size=3, stride=1)``: the receptive field of stacked convolutions."""
+    stages = [("3x3 convolutions", [((L,), {}) for L in (1, 2, 3, 5, 10)],
+               "each extra 3x3 layer lets an output pixel see one more pixel on every side")]
+    if _accepts(fn, "kernel_size"):
+        stages.append(("other kernel sizes", [((L,), {"kernel_size": k}) for L in (1, 3) for k in (1, 5, 7)],
+                       "a k x k layer adds (k - 1) / 2 pixels on each side, k - 1 in total"))
+    if _accepts(fn, "stride"):
+        stages.append(("strided layers", [((L,), {"kernel_size": 3, "stride": s}) for L in (1, 2, 4) for s in (2, 3)],
+                       "after a stride-s layer, one step of the next layer moves s input pixels"))
+    for what, cases, hint in stages:
+        for args, kwargs in cases:
+            got, error = run_student(fn, *args, **kwargs)
+            if error:
+                return report(False, f"receptive field for {what}: {error}", hint)
+            k, s, L = kwargs.get("kernel_size", 3), kwargs.get("stride", 1), args[0]
+            expected = 1 + (k - 1) * sum(s**i for i in range(L))
+            if _as_float(got) != expected:
+                call = ", ".join([str(L)] + [f"{key}={v}" for key, v in kwargs.items()])
+                return report(False, f"receptive field for {what}: fn({call}) returned {got!r}, which is not right",
+                              hint + "; try drawing a 1-D chain of layers")
+    checked = ", ".join(what for what, _, _ in stages)
+    return report(True, f"receptive field matches for {checked}")
+
+
+def _ce_case(seed: int, scale: float = 3.0, ignore: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    logits = torch.randn(2, 5, 6, 7, generator=gen, dtype=torch.float64) * scale
+    target = torch.randint(0, 5, (2, 6, 7), generator=gen)
+    if ignore:
+        target[torch.rand(2, 6, 7, generator=gen) < ignore] = 255
+    return logits, target
+
+
+def check_pixel_cross_entropy(fn: Callable) -> bool:
+    """Grade ``fn(logits, target)``: mean per-pixel cross-entropy, target 255 ignored (= ``F.cross_entropy``)."""
+    stages = [
+        ("per-pixel cross-entropy", _ce_case(0), "per pixel the loss is logsumexp over the classes (dim 1) minus "
+         "the true class's logit; then average over all pixels of all images"),
+        ("large logits (numerical stability)", _ce_case(1, scale=1000.0), "exp(1000) overflows: use "
+         "torch.logsumexp or subtract the per-pixel maximum before exponentiating"),
+        ("ignored pixels (target 255)", _ce_case(2, ignore=0.3), "leave pixels whose target is 255 out of "
+         "both the sum and the count of the mean"),
+    ]
+    for what, (logits, target), hint in stages:
+        logits = logits.clone().requires_grad_(True)
+        got, error = run_student(fn, logits, target.clone())
+        if error:
+            return report(False, f"{what}: {error}", hint)
+        expected = F.cross_entropy(logits.detach(), target, ignore_index=255)
+        if not isinstance(got, torch.Tensor) or got.numel() != 1:
+            shape = f"Tensor{list(got.shape)}" if isinstance(got, torch.Tensor) else type(got).__name__
+            return report(False, f"{what}: expected a scalar tensor, got {shape}", "reduce to one number (the mean)")
+        value = float(got.detach())
+        if not math.isclose(value, float(expected), rel_tol=1e-5, abs_tol=1e-6):
+            return report(False, f"{what}: got {value:.4f}, which is not the right loss", hint)
+        if not got.requires_grad:
+            return report(False, f"{what}: the value is right but no gradient flows back to the logits",
+                          "stay in torch operations (no .item(), numpy or torch.no_grad) so training can backpropagate")
+    return report(True, "per-pixel cross-entropy matches F.cross_entropy (incl. large logits and ignored pixels)")
+
+
+def _iou_case(seed: int, num_classes: int, ignore: float = 0.0, absent: tuple[int, ...] = ()):
+    gen = torch.Generator().manual_seed(seed)
+    present = torch.tensor([c for c in range(num_classes) if c not in absent])
+    target = present[torch.randint(0, len(present), (3, 8, 8), generator=gen)]
+    pred = target.clone()
+    flip = torch.rand(3, 8, 8, generator=gen) < 0.4
+    pred[flip] = present[torch.randint(0, len(present), (int(flip.sum()),), generator=gen)]
+    if ignore:
+        target[torch.rand(3, 8, 8, generator=gen) < ignore] = 255
+    return pred, target, num_classes
+
+
+def check_mean_iou(fn: Callable) -> bool:
+    """Grade ``fn(pred, target, num_classes)``: mean IoU over present classes, target 255 ignored."""
+    stages = [
+        ("every class present", _iou_case(0, 4), "for each class IoU = TP / (TP + FP + FN) with boolean masks "
+         "pred == c and target == c; mIoU is the mean of the per-class IoUs (not of pixels)"),
+        ("a class absent from pred and target", _iou_case(1, 5, absent=(2,)), "a class that is in neither "
+         "pred nor target has IoU 0/0: leave it out of the mean instead of counting 0 or NaN"),
+        ("ignored pixels (target 255)", _iou_case(2, 4, ignore=0.3), "pixels whose target is 255 count "
+         "nowhere: not as true positives, not as false positives of the predicted class"),
+    ]
+    for what, (pred, target, num_classes), hint in stages:
+        got, error = run_student(fn, pred.clone(), target.clone(), num_classes)
+        if error:
+            return report(False, f"{what}: {error}", hint)
+        value = _as_float(got)
+        if value is None:
+            return report(False, f"{what}: expected a number, got {type(got).__name__}", "return one float, the mean IoU")
+        expected = mean_iou(pred, target, num_classes)
+        if not math.isclose(value, expected, rel_tol=1e-6, abs_tol=1e-9):
+            return report(False, f"{what}: got {value:.4f}, which is not the right mIoU", hint)
+    return report(True, "mean IoU matches (incl. absent classes and ignored pixels)")

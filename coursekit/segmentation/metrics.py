@@ -1,0 +1,89 @@
+"""Segmentation metrics from the confusion matrix: IoU per class, mIoU, pixel accuracy.
+
+``confusion_matrix[t, p]`` counts pixels of true class ``t`` predicted as ``p``
+(rows = truth). For class ``c``: ``TP = M[c, c]``, ``FN = row sum - TP``,
+``FP = column sum - TP`` and
+
+    IoU_c = TP / (TP + FP + FN),    mIoU = mean of IoU_c over classes present
+                                           in the prediction or the target,
+    pixel accuracy = trace(M) / sum(M).
+
+Pixels whose target is ``ignore_index`` count nowhere. Summing confusion
+matrices over batches and calling ``iou_from_confusion`` gives the dataset
+mIoU (what ``evaluate_segmentation`` does). Tested against a per-class
+boolean-mask computation and hand-computed examples in tests/segmentation/test_metrics.py.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["confusion_matrix", "iou_from_confusion", "iou_per_class", "mean_iou", "pixel_accuracy"]
+
+
+def _describe(t: object) -> str:
+    if isinstance(t, Tensor):
+        return f"Tensor[{', '.join(map(str, t.shape))}] {str(t.dtype).replace('torch.', '')}"
+    return type(t).__name__
+
+
+def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int = 255) -> Tensor:
+    """Tensor[C, C] int64 with ``M[t, p]`` = number of pixels with truth ``t`` and prediction ``p``.
+
+    ``pred``, ``target``: integer tensors of the same shape (e.g. Tensor[N, H, W];
+    take ``logits.argmax(1)`` first). One ``bincount`` of ``t * C + p``.
+    Same as ``numpy.histogram2d(target, pred)`` on the valid pixels (tested).
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    for name, t in (("pred", pred), ("target", target)):
+        if not isinstance(t, Tensor) or t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+            hint = " (take logits.argmax(1) first)" if name == "pred" and isinstance(t, Tensor) else ""
+            raise TypeError(f"{name} must be an integer Tensor of class ids{hint}, got {_describe(t)}")
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target must have the same shape, got pred {_describe(pred)} and target {_describe(target)}")
+    valid = target != ignore_index
+    pred, target = pred[valid].long(), target[valid].long()
+    if pred.numel() and (int(pred.min()) < 0 or int(pred.max()) >= num_classes):
+        raise ValueError(f"pred values must be in [0, {num_classes}), got min {int(pred.min())}, max {int(pred.max())}")
+    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= num_classes):
+        raise ValueError(f"target values must be in [0, {num_classes}) or ignore_index={ignore_index}, "
+                         f"got min {int(target.min())}, max {int(target.max())}")
+    counts = torch.bincount(target * num_classes + pred, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)  # (C_true, C_pred)
+
+
+def iou_from_confusion(matrix: Tensor) -> Tensor:
+    """IoU per class from a confusion matrix Tensor[C, C]: Tensor[C] float64, NaN where TP+FP+FN = 0."""
+    if not isinstance(matrix, Tensor) or matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"matrix must be a square Tensor[C, C], got {_describe(matrix)}")
+    matrix = matrix.double()
+    tp = matrix.diagonal()
+    union = matrix.sum(0) + matrix.sum(1) - tp  # TP + FP + FN
+    return torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
+
+
+def iou_per_class(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int = 255) -> Tensor:
+    """``IoU_c = TP / (TP + FP + FN)`` per class: Tensor[num_classes] float64, NaN for absent classes.
+
+    A class is absent when it is in neither ``pred`` nor ``target`` (on valid pixels).
+    """
+    return iou_from_confusion(confusion_matrix(pred, target, num_classes, ignore_index))
+
+
+def mean_iou(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int = 255) -> float:
+    """Mean IoU over the classes present in ``pred`` or ``target`` (a float; NaN if no valid pixel).
+
+    ``pred``, ``target``: integer Tensors of the same shape, e.g. Tensor[N, H, W].
+    Pixels with ``target == ignore_index`` are left out. The dataset mIoU is
+    ``nanmean(iou_from_confusion(sum of confusion matrices))``, not the mean of per-image mIoUs.
+    """
+    return float(torch.nanmean(iou_per_class(pred, target, num_classes, ignore_index)))
+
+
+def pixel_accuracy(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int = 255) -> float:
+    """Fraction of valid pixels (``target != ignore_index``) where ``pred == target``: a float."""
+    matrix = confusion_matrix(pred, target, num_classes, ignore_index)
+    total = int(matrix.sum())
+    return float(matrix.diagonal().sum()) / total if total else float("nan")

@@ -1,0 +1,178 @@
+"""Train FCN and U-Net on ShapesWorld, evaluate mIoU, load the shipped weights.
+
+Training scenes are rendered on the fly: step ``s`` uses scene seeds
+``s * B .. s * B + B - 1`` (never the same picture twice); evaluation uses the
+held-out seeds from ``HELD_OUT_START = 1_000_000`` on. The loss is
+``pixel_cross_entropy`` and the loop is ``coursekit.train.fit``.
+
+    coursekit train unet          # -> data/checkpoints/unet.pt (+ manifest entry)
+    model = load_segmentation_model("unet")
+    evaluate_segmentation(model, range(1_000_000, 1_000_064))["miou"]
+
+Tested in tests/segmentation/test_models.py (quick runs into a temporary folder)
+and tests/segmentation/test_shipped_segmentation.py (the shipped checkpoints).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from coursekit.segmentation.fcn import FCN, count_parameters
+from coursekit.segmentation.losses import pixel_cross_entropy
+from coursekit.segmentation.metrics import confusion_matrix, iou_from_confusion
+from coursekit.segmentation.unet import UNet
+
+__all__ = ["HELD_OUT_START", "build_model", "evaluate_segmentation", "load_segmentation_model", "predict",
+           "train_fcn", "train_segmentation", "train_unet"]
+
+HELD_OUT_START = 1_000_000
+MODELS: dict[str, type[nn.Module]] = {"fcn": FCN, "unet": UNet}
+# name -> model config and training recipe (full run; quick runs shrink steps and batch).
+RECIPES: dict[str, dict[str, Any]] = {
+    "fcn": {"config": {"num_classes": 8, "width": 32, "depth": 3}, "steps": 1200, "batch_size": 24, "lr": 3e-3},
+    "unet": {"config": {"num_classes": 8, "width": 16, "depth": 3}, "steps": 1000, "batch_size": 24, "lr": 3e-3},
+}
+
+
+def build_model(name: str, config: dict[str, Any] | None = None) -> nn.Module:
+    """A fresh ``FCN`` or ``UNet`` from a name (``"fcn"``, ``"unet"``) and constructor kwargs."""
+    if name not in MODELS:
+        raise ValueError(f"name must be one of {sorted(MODELS)}, got {name!r}")
+    return MODELS[name](**(RECIPES[name]["config"] if config is None else config))
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+@torch.no_grad()
+def predict(model: nn.Module, image: Tensor) -> Tensor:
+    """Class id per pixel: ``argmax`` of the logits. Tensor[(N,) 3, H, W] -> int64 Tensor[(N,) H, W]."""
+    if not isinstance(image, Tensor) or image.dim() not in (3, 4):
+        got = f"Tensor[{', '.join(map(str, image.shape))}]" if isinstance(image, Tensor) else type(image).__name__
+        raise ValueError(f"image must be Tensor[3, H, W] or Tensor[N, 3, H, W], got {got}")
+    was_training = model.training
+    model.eval()
+    batch = image.unsqueeze(0) if image.dim() == 3 else image
+    labels = model(batch.to(_model_device(model))).argmax(1)  # (N, H, W)
+    model.train(was_training)
+    return labels[0] if image.dim() == 3 else labels
+
+
+@torch.no_grad()
+def evaluate_segmentation(
+    model: nn.Module, seeds: Iterable[int], size: int = 64, batch_size: int = 64, num_classes: int = 8,
+) -> dict[str, Any]:
+    """mIoU, IoU per class and pixel accuracy of ``model`` on the ShapesWorld scenes ``seeds``.
+
+    The confusion matrices of all batches are summed first (dataset mIoU, not a
+    mean of per-image mIoUs). Returns ``{"miou": float, "iou": list[float]
+    (NaN for a class absent everywhere), "pixel_acc": float, "confusion": Tensor[C, C]}``.
+    """
+    from coursekit.data.shapesworld import render_batch
+
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must name at least one scene, got an empty sequence")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    device = _model_device(model)
+    matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
+    for i in range(0, len(seeds), batch_size):
+        scenes = render_batch(seeds[i : i + batch_size], size=size, device=device)
+        matrix += confusion_matrix(predict(model, scenes.image), scenes.semantic, num_classes)
+    iou = iou_from_confusion(matrix)
+    return {"miou": float(torch.nanmean(iou)), "iou": iou.tolist(),
+            "pixel_acc": float(matrix.diagonal().sum() / matrix.sum()), "confusion": matrix.cpu()}
+
+
+def load_segmentation_model(name: str, *, directory: Path | None = None, device: str | torch.device = "cpu") -> nn.Module:
+    """The shipped ``"fcn"`` / ``"unet"`` with its weights (sha256-checked), in eval mode."""
+    from coursekit.checkpoints import load_pretrained
+
+    checkpoint = load_pretrained(name, directory=directory)
+    model = build_model(name, checkpoint["config"])
+    model.load_state_dict(checkpoint["model"])
+    return model.to(device).eval()
+
+
+def train_segmentation(
+    name: str, out_dir: Path | None, seed: int, quick: bool, *, steps: int | None = None, progress: bool | None = None,
+) -> dict[str, float]:
+    """Train ``name`` (``"fcn"`` / ``"unet"``) from scratch, save ``<out_dir>/<name>.pt``, return its metrics.
+
+    ``out_dir=None`` writes to the shipped folder (data/checkpoints). ``seed``
+    seeds the weights; the training scenes are the same for every seed.
+    ``quick=True``: 3 steps of 4 scenes, evaluated on 8 held-out scenes (a smoke test);
+    ``steps`` overrides the recipe's number of steps. Under ``torchrun`` each rank
+    draws different scenes and rank 0 evaluates and saves.
+    """
+    from coursekit.checkpoints import save_pretrained
+    from coursekit.data.shapesworld import render_batch
+    from coursekit.device import pick_device
+    from coursekit.seed import seed_everything
+    from coursekit.train import distributed_rank, fit
+
+    if name not in RECIPES:
+        raise ValueError(f"name must be one of {sorted(RECIPES)}, got {name!r}")
+    recipe = RECIPES[name]
+    batch_size = 4 if quick else recipe["batch_size"]
+    steps = steps if steps is not None else 3 if quick else recipe["steps"]
+    seed_everything(seed)
+    rank, world = distributed_rank()
+    device = pick_device()
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", rank % torch.cuda.device_count())
+    model = build_model(name).to(device)
+
+    def batch_fn(step: int) -> tuple[Tensor, Tensor]:
+        first = (step * world + rank) * batch_size  # scene seeds 0, 1, 2, ... never repeat
+        scenes = render_batch(list(range(first, first + batch_size)), size=64, device=device)
+        return scenes.image, scenes.semantic  # (B, 3, 64, 64), (B, 64, 64)
+
+    def loss_fn(net: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
+        image, target = batch
+        return pixel_cross_entropy(net(image), target)
+
+    run_id = hashlib.sha256(json.dumps([recipe, steps, batch_size, world], sort_keys=True).encode()).hexdigest()[:10]
+    state = Path(tempfile.gettempdir()) / f"coursekit_{name}_seed{seed}_{run_id}_state.pt"  # resume a stopped run
+    start = time.perf_counter()
+    history = fit(model, batch_fn, loss_fn, steps=steps, lr=recipe["lr"], warmup=min(50, steps // 10),
+                  state_path=None if quick else state, save_every=100, desc=f"train {name}",
+                  progress=False if quick else progress)
+    seconds = time.perf_counter() - start
+    eval_seeds = range(HELD_OUT_START, HELD_OUT_START + (8 if quick else 256))
+    result = evaluate_segmentation(model, eval_seeds)
+    metrics = {"miou": result["miou"], "pixel_acc": result["pixel_acc"]}
+    if rank != 0:
+        return metrics
+    checkpoint = {
+        "model": {k: v.detach().cpu().float() if v.is_floating_point() else v.cpu() for k, v in model.state_dict().items()},
+        "config": dict(model.config),
+        "history": {**history, "train_seconds": seconds, "steps": steps, "batch_size": batch_size, "world_size": world},
+        "metrics": {**metrics, "iou": result["iou"], "parameters": count_parameters(model), "eval_scenes": len(eval_seeds)},
+    }
+    save_pretrained(name, checkpoint, command=f"coursekit train {name}", seed=seed, metrics=metrics,
+                    directory=None if out_dir is None else Path(out_dir))
+    state.unlink(missing_ok=True)
+    return metrics
+
+
+def train_fcn(out_dir: Path | None, seed: int, quick: bool) -> dict[str, float]:
+    """Train the FCN (no skips) on ShapesWorld; see ``train_segmentation``."""
+    return train_segmentation("fcn", out_dir, seed, quick)
+
+
+def train_unet(out_dir: Path | None, seed: int, quick: bool) -> dict[str, float]:
+    """Train the U-Net on ShapesWorld; see ``train_segmentation``."""
+    return train_segmentation("unet", out_dir, seed, quick)

@@ -1,0 +1,66 @@
+"""Depth and flow U-Nets: shapes, overfitting one batch, the trainer, the shipped checkpoints."""
+
+import pytest
+import torch
+
+from coursekit.checkpoints import read_manifest
+from coursekit.data import render_batch
+from coursekit.dense import end_point_error, scale_invariant_loss
+from coursekit.dense.train import build, evaluate, inputs_for, load_dense_model, predict, train_dense
+from coursekit.segmentation.unet import UNet
+from coursekit.train import fit
+
+
+@pytest.mark.parametrize("name, channels", [("depth", 1), ("flow", 2)])
+def test_shapes(name, channels):
+    batch = render_batch(range(2), size=32)
+    model = build(name).eval()
+    x = inputs_for(name, batch)
+    assert x.shape == (2, 3 if name == "depth" else 6, 32, 32)
+    assert model(x).shape == (2, channels, 32, 32)
+    out = predict(name, model, batch)
+    assert out.shape == ((2, 32, 32) if name == "depth" else (2, 2, 32, 32))
+    if name == "depth":
+        assert bool((out > 0).all())
+
+
+def test_build_unknown_name():
+    with pytest.raises(ValueError, match="name must be one of"):
+        build("normals")
+
+
+def test_overfit_one_batch_depth_and_flow():
+    torch.manual_seed(0)
+    batch = render_batch(range(2), size=32)
+    for name, factor, loss_fn in [("depth", 3, lambda m, b: scale_invariant_loss(m(b.image)[:, 0], b.depth.log())),
+                                  ("flow", 2, lambda m, b: end_point_error(m(torch.cat([b.image, b.next_image], 1)), b.flow))]:
+        model = UNet(in_channels=3 if name == "depth" else 6, out_channels=1 if name == "depth" else 2, width=8, depth=2)
+        history = fit(model, lambda step: batch, loss_fn, steps=200, lr=5e-3, log_every=10, progress=False)
+        assert history["loss"][-1] < history["loss"][0] / factor, (name, history["loss"])
+
+
+def test_quick_trainer_round_trip(tmp_path):
+    metrics = train_dense("flow", tmp_path, seed=0, quick=True)
+    assert {"epe", "epe_moving", "epe_zero_flow"} <= set(metrics)
+    model, checkpoint = load_dense_model("flow", directory=tmp_path)
+    batch = render_batch(range(3), size=32)
+    again = build("flow").eval()
+    again.load_state_dict(checkpoint["model"])
+    torch.testing.assert_close(predict("flow", model, batch), predict("flow", again, batch))
+
+
+SHIPPED = read_manifest()
+
+
+@pytest.mark.skipif("depth" not in SHIPPED, reason="no shipped depth checkpoint (coursekit train depth)")
+def test_shipped_depth_quality():
+    model, _ = load_dense_model("depth")
+    m = evaluate("depth", model, range(2_000_000, 2_000_032))
+    assert m["delta1"] >= 0.85 and m["abs_rel"] <= 0.15, m
+
+
+@pytest.mark.skipif("flow" not in SHIPPED, reason="no shipped flow checkpoint (coursekit train flow)")
+def test_shipped_flow_beats_zero_motion():
+    model, _ = load_dense_model("flow")
+    m = evaluate("flow", model, range(2_000_000, 2_000_032))
+    assert m["epe_moving"] <= 0.5 * m["epe_moving_zero_flow"], m

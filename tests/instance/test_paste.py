@@ -1,0 +1,98 @@
+"""paste_masks_in_image against torchvision's roi_heads.paste_masks_in_image."""
+
+import pytest
+import torch
+from torch.testing import assert_close
+from torchvision.models.detection.roi_heads import paste_masks_in_image as tv_paste
+
+from coursekit.instance import paste_masks_in_image, paste_masks_in_image_loop
+
+
+def random_case(N, M, H, W, dtype=torch.float64):
+    """Masks and boxes that overlap the image (torchvision's slicing fails on boxes fully outside)."""
+    masks = torch.rand(N, 1, M, M, dtype=dtype)
+    xy = torch.rand(N, 2, dtype=dtype) * (torch.tensor([W, H], dtype=dtype) - 1) - 3
+    boxes = torch.cat([xy, xy + torch.rand(N, 2, dtype=dtype) * 25 + 4], 1)
+    return masks, boxes
+
+
+def test_hand_computed_no_padding():
+    # padding 0: the 2 x 2 mask of ones, box (1, 1, 2, 2) -> rows and columns 1..2 inclusive
+    out = paste_masks_in_image(torch.ones(1, 1, 2, 2), torch.tensor([[1.0, 1, 2, 2]]), (4, 5), padding=0)
+    expected = torch.zeros(4, 5)
+    expected[1:3, 1:3] = 1
+    assert_close(out[0, 0], expected)
+
+
+def test_hand_computed_with_padding():
+    # padding 1: the mask becomes [0 1 1 0] per axis (4 x 4), the box (1.5, 1.5, 2.5, 2.5) grows by
+    # 4/2 about its centre to (1, 1, 3, 3): 3 pixels. Resize 4 -> 3: sources (d + 0.5) * 4/3 - 0.5 =
+    # 1/6, 3/2, 17/6 -> values 1/6, 1, 1/6 per axis; the 2-D mask is their outer product.
+    out = paste_masks_in_image(torch.ones(1, 1, 2, 2, dtype=torch.float64),
+                               torch.tensor([[1.5, 1.5, 2.5, 2.5]], dtype=torch.float64), (5, 5))
+    profile = torch.tensor([1 / 6, 1.0, 1 / 6], dtype=torch.float64)
+    expected = torch.zeros(5, 5, dtype=torch.float64)
+    expected[1:4, 1:4] = profile[:, None] * profile[None, :]
+    assert_close(out[0, 0], expected)
+
+
+def test_hand_computed_clipped_at_the_border():
+    # box (-2, 0, 1, 1) -> 4 x 2 pixels of which columns -2, -1 fall outside: only columns 0, 1 remain
+    out = paste_masks_in_image(torch.ones(1, 1, 3, 3), torch.tensor([[-2.0, 0, 1, 1]]), (3, 3), padding=0)
+    expected = torch.tensor([[1.0, 1, 0], [1, 1, 0], [0, 0, 0]])
+    assert_close(out[0, 0], expected)
+
+
+@pytest.mark.parametrize("N, M, H, W", [(1, 28, 64, 64), (5, 28, 40, 50), (7, 14, 30, 20), (12, 5, 17, 23)])
+@pytest.mark.parametrize("padding", [0, 1, 2])
+def test_matches_torchvision(N, M, H, W, padding):
+    masks, boxes = random_case(N, M, H, W)
+    expected = tv_paste(masks, boxes, (H, W), padding)
+    assert_close(paste_masks_in_image(masks, boxes, (H, W), padding), expected)
+    assert_close(paste_masks_in_image_loop(masks, boxes, (H, W), padding), expected)
+
+
+def test_float32_matches_torchvision():
+    masks, boxes = random_case(9, 28, 64, 64, torch.float32)
+    assert_close(paste_masks_in_image(masks, boxes, (64, 64)), tv_paste(masks, boxes, (64, 64)))
+
+
+def test_degenerate_boxes_match_torchvision():
+    # zero-width / zero-height boxes: torchvision pastes a 1-pixel-wide mask (w = max(w, 1))
+    masks = torch.rand(3, 1, 6, 6, dtype=torch.float64)
+    boxes = torch.tensor([[3.0, 2, 3, 9], [1, 4, 8, 4], [5, 5, 5, 5]], dtype=torch.float64)
+    assert_close(paste_masks_in_image(masks, boxes, (12, 12), padding=0), tv_paste(masks, boxes, (12, 12), 0))
+
+
+def test_gradcheck():
+    masks, boxes = random_case(2, 4, 9, 8)
+    masks.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda m: paste_masks_in_image(m, boxes, (9, 8)), (masks,))
+
+
+def test_empty():
+    out = paste_masks_in_image(torch.zeros(0, 1, 28, 28), torch.zeros(0, 4), (10, 12))
+    assert out.shape == (0, 1, 10, 12)
+
+
+@pytest.mark.parametrize("masks, boxes, img_shape, padding, error, match", [
+    (torch.rand(2, 28, 28), torch.zeros(2, 4), (8, 8), 1, ValueError, r"masks must be Tensor\[N, 1, M, M\].*Tensor\[2, 28, 28\]"),
+    (torch.rand(2, 1, 28, 14), torch.zeros(2, 4), (8, 8), 1, ValueError, r"Tensor\[2, 1, 28, 14\]"),
+    (torch.rand(2, 1, 28, 28), torch.zeros(2, 5), (8, 8), 1, ValueError, r"boxes must be Tensor\[N, 4\].*Tensor\[2, 5\]"),
+    (torch.rand(2, 1, 28, 28), torch.zeros(3, 4), (8, 8), 1, ValueError, r"masks and boxes must have the same count N"),
+    (torch.rand(2, 1, 28, 28), torch.zeros(2, 4), (8,), 1, ValueError, r"img_shape must be \(height, width\)"),
+    (torch.rand(2, 1, 28, 28), torch.zeros(2, 4), (0, 8), 1, ValueError, r"two positive ints, got \(0, 8\)"),
+    (torch.rand(2, 1, 28, 28), torch.zeros(2, 4), (8.0, 8), 1, ValueError, "img_shape must be"),
+    (torch.rand(2, 1, 28, 28), torch.zeros(2, 4), (8, 8), -1, ValueError, "padding must be an int >= 0"),
+    (torch.ones(2, 1, 28, 28, dtype=torch.bool), torch.zeros(2, 4), (8, 8), 1, TypeError, "masks must be a floating-point"),
+])
+def test_bad_input(masks, boxes, img_shape, padding, error, match):
+    with pytest.raises(error, match=match):
+        paste_masks_in_image(masks, boxes, img_shape, padding)
+
+
+def test_device(device):
+    masks, boxes = random_case(6, 28, 32, 48)
+    out = paste_masks_in_image(masks.to(device), boxes.to(device), (32, 48))
+    assert out.device.type == device.type
+    assert_close(out.cpu(), tv_paste(masks, boxes, (32, 48)))

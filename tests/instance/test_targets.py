@@ -1,0 +1,153 @@
+"""Mask targets (project_masks_on_boxes) and the mask loss against torchvision's Mask R-CNN."""
+
+import pytest
+import torch
+from torch.testing import assert_close
+from torchvision.models.detection import roi_heads as tv
+
+from coursekit.instance import mask_rcnn_loss, project_masks_on_boxes
+
+
+def random_case(G, P, H, W, dtype=torch.float64, binary=True):
+    masks = torch.rand(G, H, W) > 0.5 if binary else torch.rand(G, H, W, dtype=dtype)
+    xy = torch.rand(P, 2, dtype=dtype) * torch.tensor([W, H], dtype=dtype) - 2
+    boxes = torch.cat([xy, xy + torch.rand(P, 2, dtype=dtype) * 20 + 0.5], 1)
+    return masks, boxes, torch.randint(0, G, (P,))
+
+
+# ---- project_masks_on_boxes -----------------------------------------------------------
+
+def test_hand_computed_half_mask():
+    # columns 0-1 are inside the object. Box (0, 0, 4, 4) -> 2 x 2 bins of 2 x 2 pixels,
+    # sampled (adaptive grid: 2 per axis) at x = 0.5, 1.5 | 2.5, 3.5: bilinear values 1, 0.5 | 0, 0
+    mask = torch.zeros(1, 4, 4, dtype=torch.bool)
+    mask[:, :, :2] = True
+    target = project_masks_on_boxes(mask, torch.tensor([[0.0, 0, 4, 4]]), torch.tensor([0]), 2)
+    assert_close(target, torch.tensor([[[0.75, 0.0], [0.75, 0.0]]]))
+
+
+def test_hand_computed_matched_idxs_pick_the_mask():
+    masks = torch.stack([torch.zeros(6, 6), torch.ones(6, 6)]).bool()  # mask 0 empty, mask 1 full
+    boxes = torch.tensor([[1.0, 1, 4, 5], [1.0, 1, 4, 5], [0.5, 2, 3, 3]], dtype=torch.float64)
+    target = project_masks_on_boxes(masks, boxes, torch.tensor([1, 0, 1]), 3)
+    assert target.dtype == torch.float64
+    assert_close(target, torch.stack([torch.ones(3, 3), torch.zeros(3, 3), torch.ones(3, 3)]).double())
+
+
+@pytest.mark.parametrize("G, P, H, W, M", [(1, 4, 16, 16, 28), (3, 7, 20, 13, 14), (5, 12, 64, 64, 28), (2, 3, 9, 30, 5)])
+@pytest.mark.parametrize("binary", [True, False])
+def test_matches_torchvision(G, P, H, W, M, binary):
+    masks, boxes, idx = random_case(G, P, H, W, binary=binary)
+    assert_close(project_masks_on_boxes(masks, boxes, idx, M), tv.project_masks_on_boxes(masks, boxes, idx, M))
+
+
+def test_float32_matches_torchvision():
+    masks, boxes, idx = random_case(4, 9, 32, 32, dtype=torch.float32)
+    assert_close(project_masks_on_boxes(masks, boxes, idx, 28), tv.project_masks_on_boxes(masks, boxes, idx, 28))
+
+
+def test_gradcheck_wrt_soft_masks():
+    masks, boxes, idx = random_case(2, 3, 6, 7, binary=False)
+    masks.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda m: project_masks_on_boxes(m, boxes, idx, 4), (masks,))
+
+
+def test_no_boxes():
+    out = project_masks_on_boxes(torch.zeros(0, 8, 8, dtype=torch.bool), torch.zeros(0, 4), torch.zeros(0, dtype=torch.long), 28)
+    assert out.shape == (0, 28, 28)
+
+
+@pytest.mark.parametrize("args, error, match", [
+    ((torch.zeros(2, 8, 8), torch.zeros(3, 5), torch.zeros(3, dtype=torch.long), 28), ValueError, r"boxes must be Tensor\[N, 4\].*got Tensor\[3, 5\]"),
+    ((torch.zeros(2, 8, 8), torch.zeros(3, 4), torch.zeros(2, dtype=torch.long), 28), ValueError, r"matched_idxs must be Tensor\[P\] with P = 3"),
+    ((torch.zeros(2, 8, 8), torch.zeros(3, 4), torch.tensor([0, 1, 2]), 28), ValueError, r"matched_idxs must index the G = 2 .* got 2"),
+    ((torch.zeros(2, 8, 8), torch.zeros(3, 4), torch.tensor([0, -1, 0]), 28), ValueError, r"\[0, 2\), got -1"),
+    ((torch.zeros(2, 8, 8), torch.zeros(3, 4), torch.zeros(3), 28), TypeError, "matched_idxs must be an int64"),
+    ((torch.zeros(2, 8, 8), torch.zeros(3, 4), torch.zeros(3, dtype=torch.long), 0), ValueError, "M must be a positive int"),
+    ((torch.zeros(2, 8, 8), torch.zeros(3, 4), torch.zeros(3, dtype=torch.long), 2.5), TypeError, "M must be a positive int"),
+    ((torch.zeros(8, 8), torch.zeros(3, 4), torch.zeros(3, dtype=torch.long), 28), ValueError, r"gt_masks must be Tensor\[G, H, W\].*Tensor\[8, 8\]"),
+    ((torch.zeros(2, 8, 8), torch.zeros(3, 4, dtype=torch.long), torch.zeros(3, dtype=torch.long), 28), TypeError, "boxes must be a floating-point"),
+])
+def test_bad_input(args, error, match):
+    with pytest.raises(error, match=match):
+        project_masks_on_boxes(*args)
+
+
+def test_device(device):
+    masks, boxes, idx = random_case(3, 5, 16, 16)
+    out = project_masks_on_boxes(masks.to(device), boxes.to(device), idx.to(device), 14)
+    assert out.device.type == device.type
+    assert_close(out.cpu(), tv.project_masks_on_boxes(masks, boxes, idx, 14))
+
+
+# ---- mask_rcnn_loss ---------------------------------------------------------------------
+
+def random_loss_inputs(sizes=((3, 5), (2, 4), (4, 0)), C=4, M=14, H=24, W=20, dtype=torch.float64):
+    proposals, masks, labels, idxs = [], [], [], []
+    for G, P in sizes:
+        m, b, i = random_case(G, P, H, W, dtype=dtype)
+        proposals.append(b)
+        masks.append(m)
+        labels.append(torch.randint(1, C, (G,)))
+        idxs.append(i)
+    logits = torch.randn(sum(p for _, p in sizes), C, M, M, dtype=dtype)
+    return logits, proposals, masks, labels, idxs
+
+
+def test_loss_hand_computed_zero_logits_give_log2():
+    logits, proposals, masks, labels, idxs = random_loss_inputs()
+    loss = mask_rcnn_loss(torch.zeros_like(logits), proposals, masks, labels, idxs)
+    # BCE(sigmoid(0) = 1/2, y) = -(y log 1/2 + (1 - y) log 1/2) = log 2 whatever the target
+    assert_close(loss, torch.tensor(0.6931471805599453, dtype=torch.float64))
+
+
+def test_loss_only_uses_the_ground_truth_class_channel():
+    logits, proposals, masks, labels, idxs = random_loss_inputs()
+    loss = mask_rcnn_loss(logits, proposals, masks, labels, idxs)
+    chosen = torch.cat([lab[i] for lab, i in zip(labels, idxs)])
+    other = torch.ones_like(logits, dtype=torch.bool)
+    other[torch.arange(len(chosen)), chosen] = False
+    changed = logits.masked_fill(other, 50.0)  # every other class's masks become "all object"
+    assert_close(mask_rcnn_loss(changed, proposals, masks, labels, idxs), loss)
+
+
+@pytest.mark.parametrize("M", [5, 14, 28])
+def test_loss_matches_torchvision(M):
+    logits, proposals, masks, labels, idxs = random_loss_inputs(M=M)
+    assert_close(mask_rcnn_loss(logits, proposals, masks, labels, idxs),
+                 tv.maskrcnn_loss(logits, proposals, masks, labels, idxs))
+
+
+def test_loss_gradcheck_and_empty():
+    logits, proposals, masks, labels, idxs = random_loss_inputs(sizes=((2, 2), (1, 1)), C=3, M=4)
+    logits.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x: mask_rcnn_loss(x, proposals, masks, labels, idxs), (logits,))
+    empty = torch.zeros(0, 3, 4, 4, requires_grad=True)
+    loss = mask_rcnn_loss(empty, [torch.zeros(0, 4)], [torch.zeros(1, 8, 8)], [torch.tensor([1])],
+                          [torch.zeros(0, dtype=torch.long)])
+    assert loss.item() == 0.0
+    loss.backward()  # still part of the graph
+
+
+def test_loss_bad_input():
+    logits, proposals, masks, labels, idxs = random_loss_inputs()
+    with pytest.raises(ValueError, match=r"mask_logits has P = 8 rows but the proposals hold 9"):
+        mask_rcnn_loss(logits[:8], proposals, masks, labels, idxs)
+    with pytest.raises(ValueError, match=r"mask_logits must be Tensor\[P, C, M, M\]"):
+        mask_rcnn_loss(logits[:, :, :, :3], proposals, masks, labels, idxs)
+    with pytest.raises(ValueError, match=r"gt_labels\[0\] must be class indices in \[0, C\) = \[0, 4\)"):
+        mask_rcnn_loss(logits, proposals, masks, [labels[0] + 9] + labels[1:], idxs)
+    with pytest.raises(ValueError, match=r"gt_labels\[1\] must be Tensor\[G\] with G = 2"):
+        mask_rcnn_loss(logits, proposals, masks, [labels[0], labels[1][:1], labels[2]], idxs)
+    with pytest.raises(ValueError, match="one entry per image"):
+        mask_rcnn_loss(logits, proposals, masks[:2], labels, idxs)
+    with pytest.raises(ValueError, match=r"matched_idxs\[0\] must index the G = 3"):
+        mask_rcnn_loss(logits, proposals, masks, labels, [idxs[0] + 5] + idxs[1:])
+
+
+def test_loss_device(device):
+    logits, proposals, masks, labels, idxs = random_loss_inputs()
+    moved = mask_rcnn_loss(logits.to(device), [p.to(device) for p in proposals], [m.to(device) for m in masks],
+                           [lab.to(device) for lab in labels], [i.to(device) for i in idxs])
+    assert moved.device.type == device.type
+    assert_close(moved.cpu(), mask_rcnn_loss(logits, proposals, masks, labels, idxs))
