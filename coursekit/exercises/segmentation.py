@@ -5,6 +5,8 @@
   pixels with target 255 ignored
 * ``check_mean_iou(fn)``: ``fn(pred Tensor[N, H, W], target Tensor[N, H, W], num_classes) -> float``,
   pixels with target 255 ignored, classes absent from both left out
+* ``check_boundary_band(fn)``: ``fn(target Tensor[N, H, W], width) -> bool Tensor[N, H, W]``, the pixels
+  within ``width`` (square window) of a pixel with another label; 255 ignored (= ``boundary_band``)
 
 Each prints one verdict line (``report``) and returns ``True`` / ``False``;
 the student's exceptions are reported, never raised, and no solution is shown.
@@ -21,9 +23,9 @@ import torch
 import torch.nn.functional as F
 
 from coursekit.exercises.verdict import report, run_student
-from coursekit.segmentation.metrics import mean_iou
+from coursekit.segmentation.metrics import boundary_band, mean_iou
 
-__all__ = ["check_mean_iou", "check_pixel_cross_entropy", "check_receptive_field"]
+__all__ = ["check_boundary_band", "check_mean_iou", "check_pixel_cross_entropy", "check_receptive_field"]
 
 
 def _accepts(fn: Callable, name: str) -> bool:
@@ -135,3 +137,45 @@ def check_mean_iou(fn: Callable) -> bool:
         if not math.isclose(value, expected, rel_tol=1e-6, abs_tol=1e-9):
             return report(False, f"{what}: got {value:.4f}, which is not the right mIoU", hint)
     return report(True, "mean IoU matches (incl. absent classes and ignored pixels)")
+
+
+def _band_case(seed: int, ignore: float = 0.0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    target = torch.zeros(2, 10, 12, dtype=torch.int64)
+    target[:, 5:] = 1  # a horizontal edge
+    for n in range(2):  # a rectangle of another class somewhere
+        y, x = torch.randint(1, 5, (2,), generator=gen).tolist()
+        target[n, y:y + 4, x:x + 5] = 2 + n
+    target[:, 2:9, 10] = 4  # a 1-pixel-thin line, like a stick figure's limb
+    target[:, 8, 2] = 5  # a 1-pixel speck
+    if ignore:
+        target[torch.rand(2, 10, 12, generator=gen) < ignore] = 255
+    return target
+
+
+def check_boundary_band(fn: Callable) -> bool:
+    """Grade ``fn(target, width)``: bool mask of the pixels within ``width`` of a label edge (= ``boundary_band``)."""
+    stages = [
+        ("width 1", _band_case(0), (1,), "a pixel is in the band when one of its 8 neighbours (diagonals too) "
+         "has another label; both sides of an edge are marked, the image border is not an edge"),
+        ("wider bands (width 2 and 3)", _band_case(1), (2, 3), "with width w look at the whole (2w + 1) x (2w + 1) "
+         "window around the pixel, not only at the pixels exactly w away"),
+        ("ignored pixels (target 255)", _band_case(2, ignore=0.2), (1, 2), "a pixel labelled 255 is never in "
+         "the band, and a 255 neighbour is not 'another label' (pad the image with 255 too)"),
+    ]
+    for what, target, widths, hint in stages:
+        for width in widths:
+            got, error = run_student(fn, target.clone(), width)
+            if error:
+                return report(False, f"{what}: {error}", hint)
+            if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(target.shape):
+                shape = f"Tensor{list(got.shape)}" if isinstance(got, torch.Tensor) else type(got).__name__
+                return report(False, f"{what}: expected a Tensor{list(target.shape)} like target, got {shape}",
+                              "return one True/False per pixel")
+            if got.is_floating_point() and not bool(((got == 0) | (got == 1)).all()):
+                return report(False, f"{what}: expected True/False per pixel, got other values", "return a bool mask")
+            expected = boundary_band(target, width)
+            wrong = int((got.bool() != expected).sum())
+            if wrong:
+                return report(False, f"{what}: width {width}: {wrong} of {target.numel()} pixels are wrong", hint)
+    return report(True, "boundary band matches for widths 1, 2, 3 (incl. the image border and ignored pixels)")

@@ -10,16 +10,22 @@
 
 Pixels whose target is ``ignore_index`` count nowhere. Summing confusion
 matrices over batches and calling ``iou_from_confusion`` gives the dataset
-mIoU (what ``evaluate_segmentation`` does). Tested against a per-class
-boolean-mask computation and hand-computed examples in tests/segmentation/test_metrics.py.
+mIoU (what ``evaluate_segmentation`` does).
+
+``boundary_band`` marks the pixels within ``width`` pixels of a label edge (the
+"trimap" band of Kohli et al. 2009, used by DeepLab to score boundaries): set
+the target to ``ignore_index`` outside the band and the same metrics measure
+how well a model draws its edges. Tested against a per-class boolean-mask
+computation, a pixel loop and hand-computed examples in tests/segmentation/test_metrics.py.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["confusion_matrix", "iou_from_confusion", "iou_per_class", "mean_iou", "pixel_accuracy"]
+__all__ = ["boundary_band", "confusion_matrix", "iou_from_confusion", "iou_per_class", "mean_iou", "pixel_accuracy"]
 
 
 def _describe(t: object) -> str:
@@ -87,3 +93,28 @@ def pixel_accuracy(pred: Tensor, target: Tensor, num_classes: int, ignore_index:
     matrix = confusion_matrix(pred, target, num_classes, ignore_index)
     total = int(matrix.sum())
     return float(matrix.diagonal().sum()) / total if total else float("nan")
+
+
+def boundary_band(target: Tensor, width: int = 1, ignore_index: int = 255) -> Tensor:
+    """Pixels near a label edge: bool Tensor with ``target``'s shape (Tensor[H, W] or Tensor[N, H, W]).
+
+    Pixel ``p`` is in the band when its label is valid (not ``ignore_index``) and
+    some valid pixel ``q`` of the same image with ``max(|p_y - q_y|, |p_x - q_x|) <= width``
+    (the (2 width + 1)² window around ``p``) has a different label. Both sides of
+    an edge are marked, so the band is 2 ``width`` pixels wide; the image border
+    is not an edge and ignored pixels mark nothing. Computed with two max-pools:
+    the largest and the smallest valid label in each window differ exactly on the band.
+    Use it to score edges only: ``torch.where(band, target, ignore_index)`` as the target.
+    """
+    if not isinstance(target, Tensor) or target.dim() not in (2, 3) or target.is_floating_point() \
+            or target.is_complex() or target.dtype == torch.bool:
+        raise ValueError(f"target must be an integer Tensor[H, W] or Tensor[N, H, W] of class ids, got {_describe(target)}")
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be a positive int (pixels from the edge), got {width!r}")
+    labels = target.reshape(-1, 1, *target.shape[-2:]).double()  # (N, 1, H, W), exact for ids < 2^53
+    valid = labels != ignore_index
+    kernel = 2 * width + 1
+    lowest = torch.tensor(float("-inf"), dtype=labels.dtype, device=labels.device)
+    high = F.max_pool2d(torch.where(valid, labels, lowest), kernel, stride=1, padding=width)  # largest valid label
+    low = -F.max_pool2d(torch.where(valid, -labels, lowest), kernel, stride=1, padding=width)  # smallest valid label
+    return (valid & (high > low)).reshape(target.shape)

@@ -73,7 +73,9 @@ def max_unpool2d(x: Tensor, indices: Tensor, kernel_size: int | tuple[int, int],
 
     Returns:
         Tensor[N, C, H_out, W_out]. Same as ``F.max_unpool2d`` (forward and backward);
-        tested in tests/upsampling/test_unpool.py.
+        tested in tests/upsampling/test_unpool.py. When pooling windows overlap
+        (stride < kernel) two values may remember the same position; which one lands
+        there is unspecified, as in torch (its CPU loop keeps the last, CUDA any).
     """
     require_4d(x, "x")
     if not isinstance(indices, Tensor) or indices.dtype != torch.long:

@@ -1,14 +1,16 @@
 """The segmentation graders accept correct answers and explain wrong ones without the solution."""
 
 import torch
+import torch.nn.functional as F
 
 from coursekit.exercises.segmentation import (
+    check_boundary_band,
     check_mean_iou,
     check_pixel_cross_entropy,
     check_receptive_field,
 )
 from coursekit.segmentation.losses import pixel_cross_entropy
-from coursekit.segmentation.metrics import mean_iou
+from coursekit.segmentation.metrics import boundary_band, mean_iou
 
 
 def _line(capsys):
@@ -144,3 +146,67 @@ def test_mean_iou_wrong(capsys):
 
     assert not check_mean_iou(lambda pred, target, num_classes: "high")
     assert "expected a number, got str" in _line(capsys)
+
+
+# --- boundary band ---------------------------------------------------------------------------
+
+
+def _band_by_shifts(target, width, diagonals=True, pad_value=255, exact_distance=False):
+    n, h, w = target.shape
+    padded = F.pad(target, (width,) * 4, value=pad_value)
+    band = torch.zeros_like(target, dtype=torch.bool)
+    for dy in range(-width, width + 1):
+        for dx in range(-width, width + 1):
+            if (not diagonals and dy and dx) or (exact_distance and max(abs(dy), abs(dx)) != width):
+                continue
+            q = padded[:, width + dy:width + dy + h, width + dx:width + dx + w]
+            band |= (q != 255) & (q != target)
+    return band & (target != 255)
+
+
+def test_boundary_band_correct(capsys):
+    assert check_boundary_band(boundary_band)
+    assert _line(capsys).startswith("✅ correct: boundary band matches")
+    assert check_boundary_band(lambda target, width: _band_by_shifts(target, width).long())  # 0/1 ints are fine
+    _line(capsys)
+
+
+def test_boundary_band_wrong(capsys):
+    assert not check_boundary_band(lambda target, width: _band_by_shifts(target, width, diagonals=False))
+    line = _line(capsys)
+    assert line.startswith("❌ width 1: width 1:") and "diagonals" in line
+
+    assert not check_boundary_band(lambda target, width: _band_by_shifts(target, width, exact_distance=True))
+    assert _line(capsys).startswith("❌ wider bands (width 2 and 3): width 2:")
+
+    def border_is_edge(target, width):  # pads with a label, and treats 255 as one
+        n, h, w = target.shape
+        padded = F.pad(target, (width,) * 4, value=-1)
+        band = torch.zeros_like(target, dtype=torch.bool)
+        for dy in range(2 * width + 1):
+            for dx in range(2 * width + 1):
+                band |= padded[:, dy:dy + h, dx:dx + w] != target
+        return band
+
+    assert not check_boundary_band(border_is_edge)
+    assert _line(capsys).startswith("❌ width 1:")
+
+    def ignore_is_a_label(target, width):
+        return boundary_band(target.clamp(max=9), width)  # 255 -> 9: a label like any other
+
+    assert not check_boundary_band(ignore_is_a_label)
+    line = _line(capsys)
+    assert line.startswith("❌ ignored pixels (target 255): width 1:") and "255" in line
+
+    assert not check_boundary_band(lambda target, width: boundary_band(target, width)[0])
+    assert "expected a Tensor[2, 10, 12] like target, got Tensor[10, 12]" in _line(capsys)
+    assert not check_boundary_band(lambda target, width: target.float() / 3)
+    assert "expected True/False per pixel" in _line(capsys)
+
+
+def test_boundary_band_raises_or_stub(capsys):
+    def stub(target, width):
+        raise NotImplementedError("exercise: write your solution here")
+
+    assert not check_boundary_band(stub)
+    assert "not implemented yet" in _line(capsys)
