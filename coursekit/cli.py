@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from coursekit.registry import TRAINERS
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -56,6 +58,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         except CheckpointError as err:
             print(f"  FAILED    {name:<14} {err}")
             ok = False
+    for name in sorted(set(TRAINERS) - set(manifest)):  # a lesson that needs it will say so too
+        print(f"  missing   {name:<14} not trained yet: coursekit train {name}")
     notebooks = sorted(lessons_dir().glob("[0-9][0-9]_*.ipynb")) if lessons_dir().is_dir() else []
     print(f"lessons     {len(notebooks)} found in {lessons_dir()}")
     for nb in notebooks:

@@ -17,6 +17,13 @@ def test_doctor_reports(capsys):
     assert code == 0, out
 
 
+def test_doctor_names_models_not_trained_yet(capsys, monkeypatch):
+    monkeypatch.setitem(cli.TRAINERS, "not-trained-model", "coursekit.segmentation.train:train_fcn")
+    assert cli.main(["doctor"]) == 0  # a missing checkpoint is a note, not a failure
+    out = capsys.readouterr().out
+    assert "missing   not-trained-model" in out and "coursekit train not-trained-model" in out
+
+
 def test_train_unknown_name(capsys):
     assert cli.main(["train", "no-such-model"]) == 2
     assert "unknown model 'no-such-model'" in capsys.readouterr().err
