@@ -11,6 +11,7 @@
 from coursekit.segmentation.fcn import FCN, count_parameters
 from coursekit.segmentation.losses import class_weights_from_frequency, pixel_cross_entropy
 from coursekit.segmentation.metrics import (
+    boundary_band,
     confusion_matrix,
     iou_from_confusion,
     iou_per_class,
@@ -44,6 +45,7 @@ __all__ = [
     "HELD_OUT_START",
     "PatchClassifier",
     "UNet",
+    "boundary_band",
     "build_model",
     "class_weights_from_frequency",
     "confusion_matrix",
