@@ -51,25 +51,28 @@ def predict(name: str, model: torch.nn.Module, batch) -> torch.Tensor:
 
 
 def evaluate(name: str, model: torch.nn.Module, seeds, size: int = 64, batch_size: int = 64) -> dict[str, float]:
-    """Depth: AbsRel, RMSE, δ1 ... ; flow: EPE (all pixels and moving pixels), and the same for predicting zero motion."""
+    """Depth: AbsRel, RMSE, δ1 ... ; flow: EPE (all pixels and moving pixels), and the same for predicting zero motion.
+
+    Predictions of every batch are gathered first and the metrics computed once over
+    all pixels, so RMSE (a root of a mean) and EPE on moving pixels are exact for the
+    whole set, not averages of per-batch values.
+    """
     seeds = list(seeds)
     device = next(model.parameters()).device
-    totals: dict[str, float] = {}
+    preds, truths = [], []
     for start in range(0, len(seeds), batch_size):
         batch = render_batch(seeds[start:start + batch_size], size=size, device=device)
-        pred = predict(name, model, batch)
-        if name == "depth":
-            m = depth_metrics(pred, batch.depth)
-        else:
-            m = flow_metrics(pred, batch.flow)
-            m["epe_zero_flow"] = flow_metrics(torch.zeros_like(batch.flow), batch.flow)["epe"]
-            moving = batch.flow.norm(dim=1) > 0  # (B, H, W): pixels of things that move
-            m["epe_moving"] = flow_metrics(pred, batch.flow, moving)["epe"]
-            m["epe_moving_zero_flow"] = flow_metrics(torch.zeros_like(batch.flow), batch.flow, moving)["epe"]
-        weight = len(seeds[start:start + batch_size]) / len(seeds)
-        for key, value in m.items():
-            totals[key] = totals.get(key, 0.0) + value * weight
-    return totals
+        preds.append(predict(name, model, batch))
+        truths.append(batch.depth if name == "depth" else batch.flow)
+    pred, truth = torch.cat(preds), torch.cat(truths)  # (S, H, W) depth or (S, 2, H, W) flow
+    if name == "depth":
+        return depth_metrics(pred, truth)
+    m = flow_metrics(pred, truth)
+    m["epe_zero_flow"] = flow_metrics(torch.zeros_like(truth), truth)["epe"]
+    moving = truth.norm(dim=1) > 0  # (S, H, W): pixels of things that move
+    m["epe_moving"] = flow_metrics(pred, truth, moving)["epe"]
+    m["epe_moving_zero_flow"] = flow_metrics(torch.zeros_like(truth), truth, moving)["epe"]
+    return m
 
 
 def _loss(name: str):

@@ -6,7 +6,15 @@ import torch
 from coursekit.checkpoints import read_manifest
 from coursekit.data import render_batch
 from coursekit.dense import end_point_error, scale_invariant_loss
-from coursekit.dense.train import build, evaluate, inputs_for, load_dense_model, predict, train_dense
+from coursekit.dense.train import (
+    CONFIGS,
+    build,
+    evaluate,
+    inputs_for,
+    load_dense_model,
+    predict,
+    train_dense,
+)
 from coursekit.segmentation.unet import UNet
 from coursekit.train import fit
 
@@ -64,3 +72,14 @@ def test_shipped_flow_beats_zero_motion():
     model, _ = load_dense_model("flow")
     m = evaluate("flow", model, range(2_000_000, 2_000_032))
     assert m["epe_moving"] <= 0.5 * m["epe_moving_zero_flow"], m
+
+
+@pytest.mark.parametrize("name", ["depth", "flow"])
+def test_evaluate_does_not_depend_on_batch_size(name):
+    torch.manual_seed(0)
+    model = UNet(**{**CONFIGS[name], "width": 8, "depth": 2})  # untrained: errors are large and uneven
+    whole = evaluate(name, model, range(6), size=32, batch_size=6)
+    batched = evaluate(name, model, range(6), size=32, batch_size=4)  # 4 + 2 scenes
+    assert whole.keys() == batched.keys()
+    for key in whole:
+        assert abs(whole[key] - batched[key]) <= 1e-5 * max(1.0, abs(whole[key])), key

@@ -39,3 +39,12 @@ def test_stub_and_exception_are_reported(capsys):
     assert not check_scale_invariant_loss(lambda p, t, lam: torch.zeros(3).sum() + p.view(7))
     out = capsys.readouterr().out
     assert out.startswith("❌") and "RuntimeError" in out
+
+
+def test_checks_leave_the_global_rng_alone(capsys):
+    # a check runs inside the student's seeded notebook: it must not shift the random stream
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    check_scale_invariant_loss(lambda p, t, lam: scale_invariant_loss(p, t, lam=lam))
+    check_end_point_error(end_point_error)
+    assert torch.equal(torch.get_rng_state(), before)
