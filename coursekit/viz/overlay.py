@@ -26,6 +26,7 @@ __all__ = [
     "COCO_SKELETON_0BASED",
     "draw_boxes",
     "draw_keypoints",
+    "instance_colors",
     "overlay_masks",
     "panoptic_colors",
     "parts_colors",
@@ -175,6 +176,45 @@ def _shade(k: int) -> float:
     """Shade of the k-th instance: 0 for k = 0, then alternately darker / lighter,
     ``s_k = (-1)^k (0.15 + 0.5 frac(k / phi))`` so that |s_k| >= 0.15."""
     return 0.0 if k == 0 else (-1) ** k * (0.15 + 0.5 * ((k * 0.618033988749895) % 1.0))
+
+
+def instance_colors(labels: Tensor, category_colors: Tensor = CATEGORY_COLORS) -> Tensor:
+    """One colour per instance, in its category's hue: labels Tensor[N] -> colours Tensor[N, 3].
+
+    The k-th instance of a category (k = 0, 1, ... in the order of ``labels``) gets its
+    category colour c shaded exactly as ``panoptic_colors`` shades the k-th thing segment:
+    ``c + s (1 - c)`` if s > 0 (towards white), ``c (1 + s)`` if s < 0 (towards black), with
+    ``s_k = (-1)^k (0.15 + 0.5 frac(k / phi))`` and s_0 = 0. Masks and boxes drawn with these
+    colours (``overlay_masks``, ``draw_boxes``) show the class by hue and tell instances of one
+    class apart by brightness. Tested against ``panoptic_colors`` in
+    tests/viz/test_instance_colors.py.
+
+    Args:
+        labels: integer Tensor[N] of category ids in ``[0, len(category_colors))``.
+        category_colors: Tensor[K, 3] in [0, 1] (default ``CATEGORY_COLORS``).
+
+    Returns:
+        float Tensor[N, 3] in ``category_colors``' dtype, on ``labels``' device.
+    """
+    if not isinstance(labels, Tensor) or labels.dim() != 1:
+        raise ValueError(f"labels must be an integer Tensor[N] of category ids, got {_shape(labels)}")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(f"labels must be an integer Tensor[N] of category ids, got dtype {labels.dtype}")
+    if not isinstance(category_colors, Tensor) or category_colors.dim() != 2 or category_colors.shape[1] != 3:
+        raise ValueError(f"category_colors must be Tensor[K, 3], got {_shape(category_colors)}")
+    K = category_colors.shape[0]
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= K):
+        bad = labels[(labels < 0) | (labels >= K)][0].item()
+        raise ValueError(f"labels must be category ids in [0, {K}) (rows of category_colors), got {bad}")
+    labels = labels.long()
+    same = labels[:, None] == labels[None, :]  # (N, N)
+    rank = torch.tril(same, diagonal=-1).sum(1)  # (N,) earlier instances of the same category
+    shade = torch.tensor([_shade(k) for k in rank.tolist()], dtype=category_colors.dtype,
+                         device=category_colors.device)  # (N,)
+    colour = category_colors[labels.to(category_colors.device)]  # (N, 3)
+    s = shade[:, None]
+    out = torch.where(s > 0, colour + s * (1 - colour), colour * (1 + s))  # s = 0: the category colour
+    return out.to(labels.device)
 
 
 def panoptic_colors(
