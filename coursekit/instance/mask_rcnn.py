@@ -41,6 +41,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "canonical_scale": 32.0, "canonical_level": 2, "box_sampling_ratio": 2, "mask_sampling_ratio": 1,
     "rpn_batch_size_per_image": 256, "rpn_pre_nms_top_n": [200, 100], "rpn_post_nms_top_n": [100, 50],
     "box_batch_size_per_image": 64, "detections_per_img": 50,
+    # Detectron2's pixel convention for mask targets and pasting (torchvision's: False); see targets.py
+    "mask_aligned": True,
 }  # fmt: skip
 
 # (stage, where torchvision keeps it, where we keep it)
@@ -106,7 +108,8 @@ class MaskRCNN(nn.Module):
         if targets is not None:
             return {**rpn_losses, **roi_losses}
         for det in detections:
-            det["masks"] = paste_masks_in_image(det["masks"], det["boxes"], image_size)  # (D, 1, H, W)
+            det["masks"] = paste_masks_in_image(det["masks"], det["boxes"], image_size,
+                                                aligned=self.roi_heads.mask_aligned)  # (D, 1, H, W)
         return detections
 
     @torch.no_grad()
@@ -158,6 +161,7 @@ def build_mask_rcnn(**overrides: Any) -> MaskRCNN:
         MultiScaleRoIAlign(backbone.strides, 14, cfg["mask_sampling_ratio"], **pool),
         MaskHead(cfg["fpn_channels"], num_classes, cfg["mask_dim"], cfg["mask_convs"]),
         batch_size_per_image=cfg["box_batch_size_per_image"], detections_per_img=cfg["detections_per_img"],
+        mask_aligned=cfg["mask_aligned"],
     )
     return MaskRCNN(ImageNormalize(), backbone, rpn, roi_heads, cfg["thing_ids"], config=cfg)
 

@@ -19,6 +19,13 @@ padded mask at ``src_y = (y - y0 + 0.5) · (M + 2p) / h - 0.5`` (clamped at 0), 
 ``bilinear_sample``; ``paste_masks_in_image_loop`` is the literal per-mask version with
 ``bilinear_upsample`` and slicing. Both equal torchvision's
 ``roi_heads.paste_masks_in_image``; tested in tests/instance/test_paste.py.
+
+``aligned=True`` is Detectron2's paste instead (``_do_paste_mask``): no padding, no integer
+box; the ``M × M`` mask covers the box ``[x0, x1] × [y0, y1]`` exactly and image pixel
+``(y, x)`` — centre ``(y + 0.5, x + 0.5)`` — reads the mask bilinearly at
+``src_x = (x + 0.5 - x0) · M / (x1 - x0) - 0.5`` (likewise ``src_y``), zero outside the mask.
+It inverts ``project_masks_on_boxes(..., aligned=True)``: a box-shaped mask comes back
+where it was, which torchvision's pair of conventions misses by half a pixel.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from coursekit.detection.boxes import check_boxes, shape_str
 from coursekit.upsampling.bilinear import bilinear_sample, bilinear_upsample
 
 
-def _check(masks: object, boxes: object, img_shape: object, padding: object) -> tuple[int, int]:
+def _check(masks: object, boxes: object, img_shape: object, padding: object, aligned: object = False) -> tuple[int, int]:
     if not isinstance(masks, Tensor):
         raise TypeError(f"masks must be a Tensor[N, 1, M, M], got {type(masks).__name__}")
     if masks.dim() != 4 or masks.shape[1] != 1 or masks.shape[2] != masks.shape[3]:
@@ -50,6 +57,8 @@ def _check(masks: object, boxes: object, img_shape: object, padding: object) -> 
         raise ValueError(f"img_shape must be (height, width), two positive ints, got {img_shape!r}")
     if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
         raise ValueError(f"padding must be an int >= 0, got {padding!r}")
+    if not isinstance(aligned, bool):
+        raise TypeError(f"aligned must be a bool, got {aligned!r}")
     return int(img_shape[0]), int(img_shape[1])  # type: ignore[index]
 
 
@@ -70,7 +79,8 @@ def _padded_masks_and_boxes(masks: Tensor, boxes: Tensor, padding: int) -> tuple
     return padded, expand_boxes(boxes, scale).to(torch.int64)  # truncation towards zero, as torchvision
 
 
-def paste_masks_in_image(masks: Tensor, boxes: Tensor, img_shape: tuple[int, int], padding: int = 1) -> Tensor:
+def paste_masks_in_image(masks: Tensor, boxes: Tensor, img_shape: tuple[int, int], padding: int = 1,
+                         aligned: bool = False) -> Tensor:
     """Paste ``N`` box-frame masks into ``N`` image-sized canvases (all at once).
 
     For image pixel ``(y, x)`` and integer expanded box ``(x0, y0, x1, y1)`` with
@@ -86,16 +96,21 @@ def paste_masks_in_image(masks: Tensor, boxes: Tensor, img_shape: tuple[int, int
         boxes: Tensor[N, 4] xyxy in image pixels, floating point.
         img_shape: ``(H, W)`` of the image.
         padding: zero pixels added around each mask before resizing (torchvision: 1).
+        aligned: ``True`` for Detectron2's half-pixel-exact paste (module docstring);
+            ``padding`` is then not used.
 
     Returns:
         Tensor[N, 1, H, W] in ``masks``' dtype; differentiable w.r.t. ``masks``. Same as
-        ``torchvision.models.detection.roi_heads.paste_masks_in_image``; tested in
+        ``torchvision.models.detection.roi_heads.paste_masks_in_image`` (``aligned=False``)
+        and as Detectron2's ``grid_sample`` paste (``aligned=True``); tested in
         tests/instance/test_paste.py.
     """
-    H, W = _check(masks, boxes, img_shape, padding)
+    H, W = _check(masks, boxes, img_shape, padding, aligned)
     N = masks.shape[0]
     if N == 0:
         return masks.new_zeros(0, 1, H, W)
+    if aligned:
+        return _paste_aligned(masks, boxes.to(masks.dtype), H, W)
     padded, box = _padded_masks_and_boxes(masks, boxes, padding)  # (N, 1, Mp, Mp), (N, 4) int64
     Mp = padded.shape[-1]
     w = (box[:, 2] - box[:, 0] + 1).clamp(min=1)  # (N,) integer box size
@@ -112,6 +127,21 @@ def paste_masks_in_image(masks: Tensor, boxes: Tensor, img_shape: tuple[int, int
     values = bilinear_sample(padded, src_y[:, :, None], src_x[:, None, :], index)  # (N, H, W, 1)
     inside = (inside_y[:, :, None] & inside_x[:, None, :]).unsqueeze(-1)  # (N, H, W, 1)
     return (values * inside).permute(0, 3, 1, 2)  # (N, 1, H, W)
+
+
+def _paste_aligned(masks: Tensor, boxes: Tensor, H: int, W: int) -> Tensor:
+    """Detectron2's paste: pixel centres read the box-covering mask bilinearly, zeros outside it."""
+    N, M = masks.shape[0], masks.shape[-1]
+    framed = F.pad(masks, (1, 1, 1, 1))  # (N, 1, M + 2, M + 2): one ring of zeros = "zero outside the mask"
+    size = (boxes[:, 2:] - boxes[:, :2]).clamp(min=torch.finfo(masks.dtype).eps)  # (N, 2) box width, height
+    centres_y = torch.arange(H, device=masks.device, dtype=masks.dtype) + 0.5  # (H,)
+    centres_x = torch.arange(W, device=masks.device, dtype=masks.dtype) + 0.5  # (W,)
+    src_y = (centres_y - boxes[:, 1:2]) * (M / size[:, 1:2]) - 0.5 + 1  # (N, H), +1 for the ring
+    src_x = (centres_x - boxes[:, 0:1]) * (M / size[:, 0:1]) - 0.5 + 1  # (N, W)
+    src_y, src_x = src_y.clamp(0, M + 1), src_x.clamp(0, M + 1)  # beyond the ring everything is 0
+    index = torch.arange(N, device=masks.device)[:, None, None]  # (N, 1, 1)
+    values = bilinear_sample(framed, src_y[:, :, None], src_x[:, None, :], index)  # (N, H, W, 1)
+    return values.permute(0, 3, 1, 2)  # (N, 1, H, W)
 
 
 def paste_masks_in_image_loop(masks: Tensor, boxes: Tensor, img_shape: tuple[int, int],

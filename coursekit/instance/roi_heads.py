@@ -42,8 +42,10 @@ class RoIHeads(nn.Module):
     def __init__(self, box_roi_pool: MultiScaleRoIAlign, box_head: BoxHead, box_predictor: BoxPredictor,
                  mask_roi_pool: MultiScaleRoIAlign, mask_head: MaskHead, *, fg_iou_thresh: float = 0.5,
                  bg_iou_thresh: float = 0.5, batch_size_per_image: int = 128, positive_fraction: float = 0.25,
-                 score_thresh: float = 0.05, nms_thresh: float = 0.5, detections_per_img: int = 50) -> None:
+                 score_thresh: float = 0.05, nms_thresh: float = 0.5, detections_per_img: int = 50,
+                 mask_aligned: bool = False) -> None:
         super().__init__()
+        self.mask_aligned = mask_aligned  # half-pixel convention of mask targets and pasting (targets.py)
         self.box_roi_pool, self.box_head, self.box_predictor = box_roi_pool, box_head, box_predictor
         self.mask_roi_pool, self.mask_head = mask_roi_pool, mask_head
         self.fg_iou_thresh, self.bg_iou_thresh = fg_iou_thresh, bg_iou_thresh
@@ -92,7 +94,7 @@ class RoIHeads(nn.Module):
             mask_matched = [m[k] for m, k in zip(matched_idxs, positive)]
             mask_logits = self.mask_head(self.mask_roi_pool(features, mask_proposals))  # (P, C, 28, 28)
             losses["loss_mask"] = mask_rcnn_loss(mask_logits, mask_proposals, [t["masks"] for t in targets],
-                                                 [t["labels"] for t in targets], mask_matched)
+                                                 [t["labels"] for t in targets], mask_matched, self.mask_aligned)
             return detections, losses
         boxes, scores, classes = postprocess_detections(class_logits, box_regression, proposals, image_size,
                                                         self.score_thresh, self.nms_thresh, self.detections_per_img)

@@ -57,23 +57,33 @@ def check_matched_idxs(matched_idxs: object, num_boxes: int, num_masks: int, nam
     return matched_idxs
 
 
-def project_masks_on_boxes(gt_masks: Tensor, boxes: Tensor, matched_idxs: Tensor, M: int) -> Tensor:
+def project_masks_on_boxes(gt_masks: Tensor, boxes: Tensor, matched_idxs: Tensor, M: int,
+                           aligned: bool = False) -> Tensor:
     """Mask targets: crop each box's matched ground-truth mask and resize it to ``M × M``.
 
     ``target[p] = roi_align(gt_masks[:, None], (matched_idxs[p], *boxes[p]), (M, M),
-    spatial_scale=1, sampling_ratio=-1, aligned=False)`` — RoI Align on the mask (lesson
+    spatial_scale=1, sampling_ratio=-1, aligned=aligned)`` — RoI Align on the mask (lesson
     05): bilinear samples of the 0/1 mask averaged in each of the ``M × M`` bins, so a
     target pixel on the object's edge gets a fraction between 0 and 1.
+
+    ``aligned=False`` is torchvision's Mask R-CNN: the box's corner ``x`` is read as the
+    *centre* of pixel ``x``, so the crop sits half a pixel down and right of the box.
+    ``aligned=True`` is Detectron2's (``BitMasks.crop_and_resize``): pixel ``i`` covers
+    ``[i, i + 1)`` and the ``M × M`` grid covers the box exactly. Pair it with
+    ``paste_masks_in_image(..., aligned=True)`` and a box-shaped mask survives the round trip.
 
     Args:
         gt_masks: Tensor[G, H, W] ground-truth masks of one image (bool, int or float).
         boxes: Tensor[P, 4] floating point, the (positive) proposals, xyxy in image pixels.
         matched_idxs: int64 Tensor[P], the row of ``gt_masks`` each proposal is matched to.
         M: output side (28 in Mask R-CNN).
+        aligned: half-pixel convention of the crop (above); ``False`` as torchvision.
 
     Returns:
         Tensor[P, M, M] in ``boxes``' dtype. Same as torchvision's
-        ``roi_heads.project_masks_on_boxes``; tested in tests/instance/test_targets.py.
+        ``roi_heads.project_masks_on_boxes`` (``aligned=False``) and as
+        ``torchvision.ops.roi_align(..., aligned=True)`` on the masks (``aligned=True``);
+        tested in tests/instance/test_targets.py.
     """
     check_masks(gt_masks)
     check_boxes(boxes, "boxes", floating=True)
@@ -82,17 +92,19 @@ def project_masks_on_boxes(gt_masks: Tensor, boxes: Tensor, matched_idxs: Tensor
         raise TypeError(f"M must be a positive int (the target side, e.g. 28), got {M!r}")
     if M <= 0:
         raise ValueError(f"M must be a positive int (the target side, e.g. 28), got {M}")
+    if not isinstance(aligned, bool):
+        raise TypeError(f"aligned must be a bool, got {aligned!r}")
     if gt_masks.device != boxes.device:
         raise ValueError(f"gt_masks and boxes must be on the same device, got {gt_masks.device} and {boxes.device}")
     rois = torch.cat([matched_idxs.to(boxes)[:, None], boxes], dim=1)  # (P, 5): (mask row, x1, y1, x2, y2)
     if gt_masks.shape[0] == 0:  # no ground truth: then there are no boxes either (checked above)
         return boxes.new_zeros(0, M, M)
     masks = gt_masks[:, None].to(boxes.dtype)  # (G, 1, H, W): each mask is an "image" of one channel
-    return roi_align(masks, rois, (M, M), 1.0)[:, 0]  # (P, M, M)
+    return roi_align(masks, rois, (M, M), 1.0, aligned=aligned)[:, 0]  # (P, M, M)
 
 
 def mask_rcnn_loss(mask_logits: Tensor, proposals: list[Tensor], gt_masks: list[Tensor],
-                   gt_labels: list[Tensor], matched_idxs: list[Tensor]) -> Tensor:
+                   gt_labels: list[Tensor], matched_idxs: list[Tensor], aligned: bool = False) -> Tensor:
     """Binary cross-entropy of the mask logits on the ground-truth class's channel only.
 
     ``L = mean BCE_with_logits(mask_logits[p, label_p], project_masks_on_boxes(...)[p])``
@@ -108,6 +120,7 @@ def mask_rcnn_loss(mask_logits: Tensor, proposals: list[Tensor], gt_masks: list[
         gt_masks: list of Tensor[G_i, H_i, W_i]; gt_labels: list of int64 Tensor[G_i]
             (class index in ``[0, C)``, the channel of ``mask_logits``).
         matched_idxs: list of int64 Tensor[P_i], the ground-truth row of each proposal.
+        aligned: the targets' half-pixel convention (``project_masks_on_boxes``).
 
     Returns:
         scalar Tensor. Same as ``torchvision.models.detection.roi_heads.maskrcnn_loss``;
@@ -137,7 +150,7 @@ def mask_rcnn_loss(mask_logits: Tensor, proposals: list[Tensor], gt_masks: list[
         check_matched_idxs(idxs, len(check_boxes(boxes, f"proposals[{i}]", floating=True)), len(masks),
                            f"matched_idxs[{i}]")
         labels.append(gt_label[idxs])  # (P_i,) class of each proposal's ground truth
-        targets.append(project_masks_on_boxes(masks, boxes, idxs, M))  # (P_i, M, M)
+        targets.append(project_masks_on_boxes(masks, boxes, idxs, M, aligned))  # (P_i, M, M)
     if P == 0:  # BCE's mean of nothing is NaN; keep the graph instead
         return mask_logits.sum() * 0
     label = torch.cat(labels).to(mask_logits.device)  # (P,)

@@ -96,3 +96,75 @@ def test_device(device):
     out = paste_masks_in_image(masks.to(device), boxes.to(device), (32, 48))
     assert out.device.type == device.type
     assert_close(out.cpu(), tv_paste(masks, boxes, (32, 48)))
+
+
+# ---- aligned=True: Detectron2's paste -------------------------------------------------------
+
+
+def detectron2_paste(masks, boxes, H, W):
+    """Detectron2's ``_do_paste_mask`` on the whole image (as on CPU): grid_sample at pixel centres."""
+    x0, y0, x1, y1 = boxes[:, 0:1], boxes[:, 1:2], boxes[:, 2:3], boxes[:, 3:4]  # (N, 1) each
+    img_y = torch.arange(H, dtype=masks.dtype) + 0.5
+    img_x = torch.arange(W, dtype=masks.dtype) + 0.5
+    gy = ((img_y - y0) / (y1 - y0) * 2 - 1)[:, :, None].expand(-1, H, W)  # (N, H, W)
+    gx = ((img_x - x0) / (x1 - x0) * 2 - 1)[:, None, :].expand(-1, H, W)
+    grid = torch.stack([gx, gy], dim=3)  # (N, H, W, 2)
+    return torch.nn.functional.grid_sample(masks, grid, align_corners=False)  # (N, 1, H, W)
+
+
+def test_aligned_hand_computed_box_comes_back_exactly():
+    # a mask of ones covering the box (2, 1, 6, 4) exactly: the pixels whose centres lie inside
+    # the box (columns 2..5, rows 1..3) get 1, every other pixel 0 -- no half-pixel shift, no blur
+    out = paste_masks_in_image(torch.ones(1, 1, 4, 4, dtype=torch.float64),
+                               torch.tensor([[2.0, 1.0, 6.0, 4.0]], dtype=torch.float64), (6, 8), aligned=True)
+    expected = torch.zeros(6, 8, dtype=torch.float64)
+    expected[1:4, 2:6] = 1
+    assert_close(out[0, 0], expected)
+
+
+def test_aligned_hand_computed_half_cell_fade():
+    # 1 x 1 mask of ones on box (1, 1, 3, 3): pixel 1 (centre 1.5) reads src = 0.5 * 1/2 - 0.5 = -0.25
+    # -> 0.75 (a quarter of the weight falls on the zero outside); pixel 0 reads -0.75 -> 0.25
+    out = paste_masks_in_image(torch.ones(1, 1, 1, 1, dtype=torch.float64),
+                               torch.tensor([[1.0, 1.0, 3.0, 3.0]], dtype=torch.float64), (4, 4), aligned=True)
+    profile = torch.tensor([0.25, 0.75, 0.75, 0.25], dtype=torch.float64)
+    assert_close(out[0, 0], profile[:, None] * profile[None, :])
+
+
+@pytest.mark.parametrize("N, M, H, W", [(1, 28, 16, 16), (5, 14, 30, 41), (9, 3, 64, 64)])
+def test_aligned_matches_detectron2_grid_sample(N, M, H, W):
+    torch.manual_seed(N)
+    masks, boxes = random_case(N, M, H, W)
+    assert_close(paste_masks_in_image(masks, boxes, (H, W), aligned=True), detectron2_paste(masks, boxes, H, W))
+
+
+def test_aligned_round_trip_with_aligned_targets():
+    from coursekit.instance import project_masks_on_boxes
+
+    gt = torch.zeros(1, 20, 24, dtype=torch.bool)
+    gt[0, 3:11, 5:19] = True  # an axis-aligned rectangle; its box is its pixel extent
+    box = torch.tensor([[5.0, 3.0, 19.0, 11.0]], dtype=torch.float64)
+    target = project_masks_on_boxes(gt, box, torch.tensor([0]), 28, aligned=True)  # (1, 28, 28)
+    inner = target[0, 2:-2, 2:-2]
+    assert_close(inner, torch.ones_like(inner))  # cells within half a pixel of the edge blur (bilinear)
+    assert float(target.min()) > 0.25
+    assert_close(target.flip(1).flip(2), target)  # symmetric: no half-pixel shift
+    back = paste_masks_in_image(target[:, None], box, (20, 24), aligned=True)[0, 0] >= 0.5
+    assert torch.equal(back, gt[0])
+    shifted = paste_masks_in_image(project_masks_on_boxes(gt, box, torch.tensor([0]), 28)[:, None], box, (20, 24))
+    assert not torch.equal(shifted[0, 0] >= 0.5, gt[0])  # torchvision's pair of conventions moves it
+
+
+def test_aligned_gradcheck():
+    masks, boxes = random_case(2, 4, 9, 9)
+    masks.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda m: paste_masks_in_image(m, boxes, (9, 9), aligned=True), (masks,))
+
+
+def test_aligned_bad_input_and_device(device):
+    masks, boxes = random_case(3, 7, 12, 10)
+    with pytest.raises(TypeError, match="aligned must be a bool, got 1"):
+        paste_masks_in_image(masks, boxes, (12, 10), aligned=1)
+    out = paste_masks_in_image(masks.to(device), boxes.to(device), (12, 10), aligned=True)
+    assert out.device.type == device.type and out.dtype == masks.dtype
+    assert_close(out.cpu(), detectron2_paste(masks, boxes, 12, 10))

@@ -26,6 +26,27 @@ def test_hand_computed_half_mask():
     assert_close(target, torch.tensor([[[0.75, 0.0], [0.75, 0.0]]]))
 
 
+def test_hand_computed_half_mask_aligned():
+    # aligned=True: pixel i covers [i, i + 1), so the same bins sample at x = 0, 1 | 2, 3 (pixel
+    # centres): values 1, 1 | 0, 0 -- the target's left half is exactly the object
+    mask = torch.zeros(1, 4, 4, dtype=torch.bool)
+    mask[:, :, :2] = True
+    target = project_masks_on_boxes(mask, torch.tensor([[0.0, 0, 4, 4]]), torch.tensor([0]), 2, aligned=True)
+    assert_close(target, torch.tensor([[[1.0, 0.0], [1.0, 0.0]]]))
+
+
+@pytest.mark.parametrize("G, P, H, W, M", [(1, 4, 16, 16, 28), (3, 7, 20, 13, 14)])
+def test_aligned_matches_torchvision_roi_align_aligned(G, P, H, W, M):
+    from torchvision.ops import roi_align as tv_roi_align
+
+    torch.manual_seed(G)
+    masks, boxes, idx = random_case(G, P, H, W, binary=False)
+    ref = tv_roi_align(masks[:, None], torch.cat([idx[:, None].double(), boxes], 1), (M, M), 1.0, aligned=True)[:, 0]
+    assert_close(project_masks_on_boxes(masks, boxes, idx, M, aligned=True), ref)
+    torch.autograd.gradcheck(lambda m: project_masks_on_boxes(m, boxes, idx, 3, aligned=True),
+                             (masks.clone().requires_grad_(True),))
+
+
 def test_hand_computed_matched_idxs_pick_the_mask():
     masks = torch.stack([torch.zeros(6, 6), torch.ones(6, 6)]).bool()  # mask 0 empty, mask 1 full
     boxes = torch.tensor([[1.0, 1, 4, 5], [1.0, 1, 4, 5], [0.5, 2, 3, 3]], dtype=torch.float64)
@@ -71,6 +92,8 @@ def test_no_boxes():
 def test_bad_input(args, error, match):
     with pytest.raises(error, match=match):
         project_masks_on_boxes(*args)
+    with pytest.raises(TypeError, match="aligned must be a bool, got 'yes'"):
+        project_masks_on_boxes(torch.zeros(2, 8, 8), torch.zeros(3, 4), torch.zeros(3, dtype=torch.long), 28, "yes")
 
 
 def test_device(device):
@@ -116,6 +139,23 @@ def test_loss_matches_torchvision(M):
     logits, proposals, masks, labels, idxs = random_loss_inputs(M=M)
     assert_close(mask_rcnn_loss(logits, proposals, masks, labels, idxs),
                  tv.maskrcnn_loss(logits, proposals, masks, labels, idxs))
+
+
+def test_loss_aligned_uses_aligned_targets():
+    from torchvision.ops import roi_align as tv_roi_align
+
+    logits, proposals, masks, labels, idxs = random_loss_inputs(M=14)
+    ours = mask_rcnn_loss(logits, proposals, masks, labels, idxs, aligned=True)
+    chosen, targets = [], []
+    start = 0
+    for p, m, lab, i in zip(proposals, masks, labels, idxs):
+        rois = torch.cat([i[:, None].to(p), p], 1)
+        targets.append(tv_roi_align(m[:, None].to(p), rois, (14, 14), 1.0, aligned=True)[:, 0])
+        chosen.append(logits[start:start + len(p)][torch.arange(len(p)), lab[i]])
+        start += len(p)
+    ref = torch.nn.functional.binary_cross_entropy_with_logits(torch.cat(chosen), torch.cat(targets).to(logits))
+    assert_close(ours, ref)
+    assert not torch.allclose(ours, mask_rcnn_loss(logits, proposals, masks, labels, idxs))  # the shift matters
 
 
 def test_loss_gradcheck_and_empty():
