@@ -12,8 +12,11 @@ lesson 02), so a flow field can be checked without ground truth: warp and
 compare. The end-point error (EPE) is the mean Euclidean distance between the
 predicted and the true flow vectors, ``mean ‖f − f*‖₂``, the standard flow metric.
 
-Same as ``F.grid_sample(frame2, grid, align_corners=True, padding_mode="border")``
-with the grid built from the flow; tested in tests/dense/test_flow.py.
+Same as ``F.grid_sample(frame2, grid, padding_mode="border")`` with the grid built
+from the flow: with ``align_corners=False`` and ``grid = (2 (x + dx) + 1) / W - 1`` it
+is exact; with ``align_corners=True`` and ``grid = 2 (x + dx) / (W - 1) - 1`` equal up
+to float rounding (the normalisation does not cancel exactly). Tested in
+tests/dense/test_flow.py.
 """
 
 from __future__ import annotations
