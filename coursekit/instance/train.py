@@ -102,7 +102,8 @@ def load_maskrcnn(*, directory: Path | None = None, device: str | torch.device =
     from coursekit.checkpoints import load_pretrained
 
     checkpoint = load_pretrained("maskrcnn", directory=directory)
-    model = build_mask_rcnn(**checkpoint["config"])
+    # a checkpoint saved before "mask_aligned" existed was trained with torchvision's convention
+    model = build_mask_rcnn(**{"mask_aligned": False, **checkpoint["config"]})
     model.load_state_dict(checkpoint["model"])
     return model.to(device).eval()
 

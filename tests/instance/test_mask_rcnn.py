@@ -282,3 +282,15 @@ def test_device(device, scenes, targets):
     assert all(v.device.type == device.type for v in losses.values())
     pred = model.predict(scenes.image[0].to(device), score_threshold=0.0)
     assert pred["masks"].device.type == device.type
+
+
+def test_checkpoint_without_mask_aligned_loads_with_torchvisions_convention(tmp_path):
+    from coursekit.checkpoints import save_pretrained
+    from coursekit.instance.train import load_maskrcnn
+
+    model = build_mask_rcnn(mask_dim=16)
+    old_config = {k: v for k, v in model.config.items() if k != "mask_aligned"}  # saved before the key existed
+    save_pretrained("maskrcnn", {"model": model.state_dict(), "config": old_config}, command="test", seed=0,
+                    directory=tmp_path)
+    assert load_maskrcnn(directory=tmp_path).roi_heads.mask_aligned is False
+    assert build_mask_rcnn().roi_heads.mask_aligned is True  # new models use Detectron2's convention
