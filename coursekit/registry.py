@@ -24,5 +24,6 @@ BENCHES: dict[str, str] = {
     "shapesworld": "coursekit.data.bench:bench",
     "detection": "coursekit.detection.bench:bench",
     "instance": "coursekit.instance.bench:bench",
+    "panoptic": "coursekit.panoptic.bench:bench",
     "upsampling": "coursekit.upsampling.bench:bench",
 }

@@ -6,6 +6,8 @@ import pytest
 
 from coursekit import cli
 from coursekit.bench import format_table, time_call
+from coursekit.cli import _resolve
+from coursekit.registry import BENCHES
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,3 +58,14 @@ def test_console_script_runs():
 def test_missing_subcommand_is_usage_error():
     with pytest.raises(SystemExit):
         cli.main([])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(BENCHES))
+def test_every_registered_bench_runs_quick(name):
+    rows = _resolve(BENCHES[name])(True)
+    assert rows, f"bench {name!r} returned no rows"
+    for row in rows:
+        assert {"benchmark", "ours", "reference", "ratio", "note"} <= set(row), row
+        assert row["ratio"] is None or row["ratio"] > 0, row
+    assert format_table(rows, markdown=True).count("\n") == len(rows) + 1

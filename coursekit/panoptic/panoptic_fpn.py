@@ -1,0 +1,89 @@
+"""Panoptic FPN: one backbone + FPN, two branches: Mask R-CNN for things, a semantic head for stuff.
+
+Lecture (Kirillov, Girshick, He, Dollár, *Panoptic Feature Pyramid Networks*, CVPR 2019).
+Instead of running an instance segmenter and a semantic segmenter side by side, Panoptic FPN
+shares the expensive part: the **backbone with its feature pyramid**. On top sit
+
+* the **instance branch**: Mask R-CNN's RPN and RoI heads (boxes, classes, masks) on the
+  pyramid levels, exactly as before;
+* the **semantic branch**: from every pyramid level, a few (3 × 3 conv, GroupNorm, ReLU,
+  2× bilinear upsample) stages bring the features to the finest level's resolution (1/4 of
+  the image in the paper), the levels are **summed**, a 1 × 1 conv gives class logits, and a
+  final bilinear upsample returns to the image size. It predicts the stuff classes plus
+  one "thing" class (here: every category, as our U-Net does).
+
+The two losses are added (with a weight) and trained together; at test time the two
+outputs are merged by ``panoptic_fusion``. ``PanopticFPN(mask_rcnn, num_classes)`` builds the
+semantic branch on the FPN of one of our ``MaskRCNN`` models (untrained: the lesson only
+looks at its structure). Tested in tests/panoptic/test_panoptic_fpn.py.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from coursekit.instance.paste import paste_masks_in_image
+
+__all__ = ["PanopticFPN", "SemanticFPNHead"]
+
+
+class SemanticFPNHead(nn.Module):
+    """FPN levels ``{"0": [B, C, H/s0, W/s0], ...}`` (finest first) -> logits Tensor[B, num_classes, H, W]."""
+
+    def __init__(self, *, in_channels: int, num_levels: int, num_classes: int, channels: int = 32) -> None:
+        super().__init__()
+
+        def stage(cin: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(cin, channels, 3, padding=1, bias=False), nn.GroupNorm(8, channels), nn.ReLU())
+
+        # level i needs i upsampling stages (at least one conv) to reach the finest level
+        self.scale_heads = nn.ModuleList(
+            nn.ModuleList([stage(in_channels if j == 0 else channels) for j in range(max(i, 1))])
+            for i in range(num_levels)
+        )
+        self.predictor = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, features: dict[str, Tensor], image_size: tuple[int, int]) -> Tensor:
+        levels = list(features.values())
+        out = None
+        for i, (x, convs) in enumerate(zip(levels, self.scale_heads)):
+            for conv in convs:
+                x = conv(x)
+                if i > 0:
+                    x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)  # (B, ch, 2h, 2w)
+            out = x if out is None else out + x  # (B, ch, H/s0, W/s0): the levels summed
+        logits = self.predictor(out)  # (B, num_classes, H/s0, W/s0)
+        return F.interpolate(logits, size=image_size, mode="bilinear", align_corners=False)  # (B, num_classes, H, W)
+
+
+class PanopticFPN(nn.Module):
+    """A ``MaskRCNN`` (shared backbone + FPN, instance branch) plus a ``SemanticFPNHead``.
+
+    ``model(images)`` (eval) -> ``(detections, semantic_logits)``: per image ``{"boxes", "labels"
+    (category ids), "scores", "masks" (bool Tensor[D, H, W])}`` as ``MaskRCNN.predict`` gives them,
+    and Tensor[B, num_classes, H, W]; the backbone runs once for both branches.
+    """
+
+    def __init__(self, mask_rcnn: nn.Module, num_classes: int, channels: int = 32) -> None:
+        super().__init__()
+        self.mask_rcnn = mask_rcnn
+        backbone = mask_rcnn.backbone
+        self.semantic_head = SemanticFPNHead(in_channels=backbone.out_channels, num_levels=len(backbone.strides),
+                                             num_classes=num_classes, channels=channels)
+
+    def forward(self, images: Tensor) -> tuple[list[dict[str, Tensor]], Tensor]:
+        m = self.mask_rcnn
+        image_size = (int(images.shape[-2]), int(images.shape[-1]))
+        features = m.backbone(m.transform(images))  # computed once, used by both branches
+        semantic = self.semantic_head(features, image_size)  # (B, num_classes, H, W)
+        proposals, _ = m.rpn(image_size, list(features.values()), None)
+        detections, _ = m.roi_heads(features, proposals, image_size, None)
+        ids = torch.tensor([0] + list(m.thing_ids), device=images.device)  # class index -> category id
+        out = []
+        for det in detections:  # as MaskRCNN.predict: category ids, masks pasted and thresholded
+            masks = paste_masks_in_image(det["masks"], det["boxes"], image_size, aligned=m.roi_heads.mask_aligned)
+            out.append({"boxes": det["boxes"], "labels": ids[det["labels"]], "scores": det["scores"],
+                        "masks": masks[:, 0] >= 0.5})
+        return out, semantic
