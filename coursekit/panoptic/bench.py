@@ -5,7 +5,8 @@ panopticapi is not on PyPI, so its ``pq_compute_single_core`` is ported line by 
 those loops with one joint histogram per image. Both score the ground truth of 50
 ShapesWorld scenes against a perturbed copy of it (one thing dropped, stuff kept), once at
 64 × 64 and once blown up 8× to 512 × 512 (COCO-sized images): on tiny images torch's
-per-operation overhead outweighs the loops, on real-sized ones the histogram wins.
+per-operation overhead outweighs the loops (about 5× slower); at 512 × 512 the two are even,
+both dominated by the per-pixel histogram.
 """
 
 from __future__ import annotations
