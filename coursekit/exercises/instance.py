@@ -85,7 +85,10 @@ def check_paste_masks(fn: Callable) -> bool:
                                  f"got {_shape(result)}", "one image-sized canvas per mask, zeros outside the box")
         if _close(result, expected):
             continue
-        if _close(result, paste_masks_in_image(masks, boxes, img_shape, padding=0)):
+        if _close(result, paste_masks_in_image(masks, boxes, img_shape, aligned=True)):
+            hint = ("that is Detectron2's half-pixel-exact paste (aligned=True); this exercise asks for "
+                    "torchvision's: pad, grow the box, round it to integers, resize, write")
+        elif _close(result, paste_masks_in_image(masks, boxes, img_shape, padding=0)):
             hint = "pad the mask with 1 pixel of zeros first and grow the box about its centre by (M + 2) / M"
         elif _close(result.double(), (expected >= 0.5).double()):
             hint = "return the pasted probabilities; thresholding at 0.5 comes afterwards"

@@ -93,6 +93,8 @@ def test_paste_explains_wrong_solutions(capsys):
     assert "(N, 1, H, W)" in verdict(capsys)
     assert check_paste_masks(paste_align_corners) is False
     assert "align_corners=False" in verdict(capsys)
+    assert check_paste_masks(lambda m, b, s: paste_masks_in_image(m, b, s, aligned=True)) is False
+    assert "Detectron2's half-pixel-exact paste" in verdict(capsys)
 
 
 def test_paste_reports_exceptions_and_stubs(capsys):
