@@ -43,7 +43,7 @@ def _check_threshold(name: str, value: object) -> float:
 
 def panoptic_fusion(instances: Mapping[str, Tensor], semantic: Tensor, *, overlap_threshold: float = 0.5,
                     stuff_area_threshold: int = 16, score_threshold: float = 0.5,
-                    thing_ids: Collection[int] = tuple(THING_IDS)) -> tuple[Tensor, list[dict]]:
+                    thing_ids: Collection[int] = tuple(THING_IDS), ignore_index: int = 255) -> tuple[Tensor, list[dict]]:
     """Combine instance and semantic predictions into a panoptic segmentation.
 
     Args:
@@ -55,6 +55,7 @@ def panoptic_fusion(instances: Mapping[str, Tensor], semantic: Tensor, *, overla
             800-pixel COCO images, 0.4 % of the image; 16 pixels is 0.4 % of a 64 × 64 scene).
         score_threshold: ignore instances whose score is below this.
         thing_ids: semantic classes that are things (their semantic pixels are never used as stuff).
+        ignore_index: a label in an integer ``semantic`` map that means "no class": void.
 
     Returns:
         ``(ids, segments)``: ids int64 Tensor[H, W] of segment ids (0 = void), segments numbered
@@ -79,6 +80,13 @@ def panoptic_fusion(instances: Mapping[str, Tensor], semantic: Tensor, *, overla
     for name, value in (("scores", scores), ("labels", labels)):
         if not isinstance(value, Tensor) or value.shape != (D,):
             raise ValueError(f"instances['{name}'] must be Tensor[{D}] (one per mask), got {_describe(value)}")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(f"instances['labels'] must be an integer Tensor of category ids, got {_describe(labels)}")
+    if isinstance(thing_ids, (str, bytes)) or not isinstance(thing_ids, Collection) or not all(
+            isinstance(t, numbers.Integral) and not isinstance(t, bool) for t in thing_ids):
+        raise TypeError(f"thing_ids must be a collection of int category ids, got {thing_ids!r}")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
     overlap_threshold = _check_threshold("overlap_threshold", overlap_threshold)
     stuff_area_threshold = _check_threshold("stuff_area_threshold", stuff_area_threshold)
     score_threshold = _check_threshold("score_threshold", score_threshold)
@@ -87,7 +95,7 @@ def panoptic_fusion(instances: Mapping[str, Tensor], semantic: Tensor, *, overla
     ids = torch.zeros(H, W, dtype=torch.int64, device=device)
     masks = masks.to(device=device, dtype=torch.bool)
     segments: list[dict] = []
-    order = torch.argsort(-scores.detach().float(), stable=True).tolist()
+    order = torch.argsort(-scores.detach(), stable=True).tolist()  # in the scores' own dtype: no false ties
     score_list, label_list = scores.tolist(), labels.tolist()
     for k in order:  # paste things, best first
         if score_list[k] < score_threshold:
@@ -102,8 +110,9 @@ def panoptic_fusion(instances: Mapping[str, Tensor], semantic: Tensor, *, overla
         ids[mask & (ids == 0)] = len(segments) + 1
         segments.append({"id": len(segments) + 1, "isthing": True, "score": score_list[k],
                          "category_id": int(label_list[k]), "instance_id": k})
-    things = torch.tensor(sorted({int(t) for t in thing_ids}), dtype=labels_map.dtype, device=device)
-    free = (ids == 0) & ~torch.isin(labels_map, things)  # (H, W) pixels stuff may take
+    labels_map = labels_map.to(torch.int64)  # so any class id (and ignore_index) fits
+    things = torch.tensor(sorted({int(t) for t in thing_ids}), dtype=torch.int64, device=device)
+    free = (ids == 0) & ~torch.isin(labels_map, things) & (labels_map != ignore_index)  # (H, W) pixels stuff may take
     stuff, counts = torch.unique(labels_map[free], return_counts=True)  # (S,), (S,)
     for c, area in zip(stuff.tolist(), counts.tolist()):  # then stuff, by class id
         if area < stuff_area_threshold:

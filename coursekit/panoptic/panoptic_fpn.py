@@ -34,6 +34,8 @@ class SemanticFPNHead(nn.Module):
 
     def __init__(self, *, in_channels: int, num_levels: int, num_classes: int, channels: int = 32) -> None:
         super().__init__()
+        if channels % 8:
+            raise ValueError(f"channels must be a multiple of 8 (GroupNorm with 8 groups), got {channels}")
 
         def stage(cin: int) -> nn.Sequential:
             return nn.Sequential(nn.Conv2d(cin, channels, 3, padding=1, bias=False), nn.GroupNorm(8, channels), nn.ReLU())
@@ -49,10 +51,11 @@ class SemanticFPNHead(nn.Module):
         levels = list(features.values())
         out = None
         for i, (x, convs) in enumerate(zip(levels, self.scale_heads)):
-            for conv in convs:
+            for j, conv in enumerate(convs):
                 x = conv(x)
-                if i > 0:
-                    x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)  # (B, ch, 2h, 2w)
+                if i > 0:  # 2× per stage; the last stage lands exactly on the finest level's size
+                    size = levels[i - j - 1].shape[-2:]  # odd image sizes round differently per level
+                    x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)  # (B, ch, ~2h, ~2w)
             out = x if out is None else out + x  # (B, ch, H/s0, W/s0): the levels summed
         logits = self.predictor(out)  # (B, num_classes, H/s0, W/s0)
         return F.interpolate(logits, size=image_size, mode="bilinear", align_corners=False)  # (B, num_classes, H, W)
@@ -75,6 +78,9 @@ class PanopticFPN(nn.Module):
 
     def forward(self, images: Tensor) -> tuple[list[dict[str, Tensor]], Tensor]:
         m = self.mask_rcnn
+        if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != 3:
+            got = f"Tensor{list(images.shape)}" if isinstance(images, Tensor) else type(images).__name__
+            raise ValueError(f"images must be Tensor[B, 3, H, W], got {got}")
         image_size = (int(images.shape[-2]), int(images.shape[-1]))
         features = m.backbone(m.transform(images))  # computed once, used by both branches
         semantic = self.semantic_head(features, image_size)  # (B, num_classes, H, W)

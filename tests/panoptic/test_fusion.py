@@ -189,6 +189,7 @@ def _case():
     (lambda i, s: (dict(i, masks=i["masks"][:, :4]), s), ValueError, r"instances\['masks'\] must be Tensor\[D, 8, 8\]"),
     (lambda i, s: (dict(i, scores=i["scores"][:2]), s), ValueError, r"instances\['scores'\] must be Tensor\[3\]"),
     (lambda i, s: (dict(i, labels=i["labels"][None]), s), ValueError, r"instances\['labels'\] must be Tensor\[3\]"),
+    (lambda i, s: (dict(i, labels=i["labels"] + 0.7), s), TypeError, r"instances\['labels'\] must be an integer Tensor"),
 ])
 def test_bad_input(change, error, match):
     instances, labels = _case()
@@ -200,3 +201,32 @@ def test_bad_threshold():
     instances, labels = _case()
     with pytest.raises(TypeError, match="overlap_threshold must be a number"):
         panoptic_fusion(instances, labels, overlap_threshold="0.5")
+
+
+@pytest.mark.parametrize("thing_ids", [None, 4, ["a"], "4567", [4.0, 5.0]])
+def test_bad_thing_ids(thing_ids):
+    instances, labels = _case()
+    with pytest.raises(TypeError, match="thing_ids must be a collection of int category ids"):
+        panoptic_fusion(instances, labels, thing_ids=thing_ids)
+    with pytest.raises(TypeError, match="ignore_index must be an int"):
+        panoptic_fusion(instances, labels, ignore_index=None)
+
+
+def test_near_tied_float64_scores_keep_their_order():
+    # 0.7 and 0.7 + 1e-9 are equal in float32; in float64 the second is better and is pasted first
+    masks = torch.zeros(2, 1, 4, dtype=torch.bool)
+    masks[:, 0, :3] = True
+    instances = {"scores": torch.tensor([0.7, 0.7 + 1e-9], dtype=torch.float64), "labels": torch.tensor([4, 5]),
+                 "masks": masks}
+    ids, segments = panoptic_fusion(instances, torch.ones(1, 4, dtype=torch.int64), stuff_area_threshold=0)
+    assert [(s["instance_id"], s["category_id"]) for s in segments if s["isthing"]] == [(1, 5)]
+    assert_same((ids, segments), reference(instances, torch.ones(1, 4, dtype=torch.int64), stuff_area=0))
+
+
+def test_ignored_semantic_pixels_are_void_and_other_thing_ids():
+    semantic = torch.tensor([[0, 0, 255, 255, 1, 1, 3, 3]], dtype=torch.uint8)  # uint8 map with the ignore label
+    none = {"scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.int64), "masks": torch.zeros(0, 1, 8, dtype=torch.bool)}
+    ids, segments = panoptic_fusion(none, semantic, stuff_area_threshold=1)
+    assert ids.tolist() == [[1, 1, 0, 0, 2, 2, 3, 3]] and [s["category_id"] for s in segments] == [0, 1, 3]
+    ids, segments = panoptic_fusion(none, semantic, stuff_area_threshold=1, thing_ids=[3])  # class 3 is a thing here
+    assert ids.tolist() == [[1, 1, 0, 0, 2, 2, 0, 0]] and [s["category_id"] for s in segments] == [0, 1]
