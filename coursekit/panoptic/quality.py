@@ -100,6 +100,24 @@ def _segment_index(name: str, ids: Tensor, segment_ids: Tensor, void_id: int) ->
     return index.view(ids.shape)
 
 
+def _check_image(pred_ids: object, pred_segments: object, gt_ids: object, gt_segments: object,
+                 categories: object, void_id: object) -> tuple[Tensor, list[dict], Tensor, list[dict], int]:
+    """The checks every PQ function makes on one image's arguments (messages name the argument)."""
+    isthing = _check_categories(categories)
+    if isinstance(void_id, bool) or not isinstance(void_id, numbers.Integral):
+        raise TypeError(f"void_id must be an int, got {type(void_id).__name__}")
+    if void_id < 0:
+        raise ValueError(f"void_id must be >= 0, got {void_id}")
+    void_id = int(void_id)
+    pred_ids, gt_ids = _check_ids("pred_ids", pred_ids), _check_ids("gt_ids", gt_ids)
+    if pred_ids.shape != gt_ids.shape:
+        raise ValueError(f"pred_ids and gt_ids must have the same shape [H, W], got "
+                         f"{list(pred_ids.shape)} and {list(gt_ids.shape)}")
+    pred_segments = _check_segments("pred_segments", pred_segments, isthing, void_id)
+    gt_segments = _check_segments("gt_segments", gt_segments, isthing, void_id)
+    return pred_ids, pred_segments, gt_ids, gt_segments, void_id
+
+
 class PQStat:
     """TP, FP, FN and the sum of matched IoUs per category, accumulated over images.
 
@@ -125,18 +143,8 @@ class PQStat:
     def update(self, pred_ids: Tensor, pred_segments: Sequence[Mapping], gt_ids: Tensor,
                gt_segments: Sequence[Mapping], categories: Mapping, void_id: int = 0) -> PQStat:
         """Match the segments of one image and add its TP / FP / FN / IoU; returns ``self``."""
-        isthing = _check_categories(categories)
-        if isinstance(void_id, bool) or not isinstance(void_id, numbers.Integral):
-            raise TypeError(f"void_id must be an int, got {type(void_id).__name__}")
-        if void_id < 0:
-            raise ValueError(f"void_id must be >= 0, got {void_id}")
-        void_id = int(void_id)
-        pred_ids, gt_ids = _check_ids("pred_ids", pred_ids), _check_ids("gt_ids", gt_ids)
-        if pred_ids.shape != gt_ids.shape:
-            raise ValueError(f"pred_ids and gt_ids must have the same shape [H, W], got "
-                             f"{list(pred_ids.shape)} and {list(gt_ids.shape)}")
-        pred_segments = _check_segments("pred_segments", pred_segments, isthing, void_id)
-        gt_segments = _check_segments("gt_segments", gt_segments, isthing, void_id)
+        pred_ids, pred_segments, gt_ids, gt_segments, void_id = _check_image(
+            pred_ids, pred_segments, gt_ids, gt_segments, categories, void_id)
         device = gt_ids.device
         pred_ids = pred_ids.to(device)
 
@@ -277,8 +285,15 @@ def panoptic_quality_loop(pred_ids: Tensor | Sequence[Tensor], pred_segments: Se
         return stats.setdefault(cid, {"tp": 0, "fp": 0, "fn": 0, "iou": 0.0})
 
     for pred, pred_seg, gt, gt_seg in _as_images(pred_ids, pred_segments, gt_ids, gt_segments):
-        pan_pred = _check_ids("pred_ids", pred).cpu().numpy().astype(np.int64)
-        pan_gt = _check_ids("gt_ids", gt).cpu().numpy().astype(np.int64)
+        pred, pred_seg, gt, gt_seg, void_id = _check_image(pred, pred_seg, gt, gt_seg, categories, void_id)
+        known = torch.tensor([int(el["id"]) for el in gt_seg] + [void_id], device=gt.device)
+        if not bool(torch.isin(gt, known).all()):  # panopticapi reads gt areas from the JSON instead
+            unknown = int(gt[~torch.isin(gt, known)][0])
+            raise ValueError(f"gt_ids contains segment id {unknown}, which gt_segments does not list (and is not void_id)")
+        if gt.numel() == 0:
+            continue  # an empty image has no segments
+        pan_pred = pred.cpu().numpy().astype(np.int64)
+        pan_gt = gt.cpu().numpy().astype(np.int64)
         gt_segms = {int(el["id"]): dict(el, area=0) for el in gt_seg}
         pred_segms = {int(el["id"]): dict(el) for el in pred_seg}
         for label, count in zip(*np.unique(pan_gt, return_counts=True)):
@@ -293,7 +308,7 @@ def panoptic_quality_loop(pred_ids: Tensor | Sequence[Tensor], pred_segments: Se
             pred_segms[int(label)]["area"] = int(count)
             pred_labels_set.remove(int(label))
         if pred_labels_set:
-            raise ValueError(f"pred_segments lists segment ids {sorted(pred_labels_set)}, which pred_ids does not contain")
+            raise ValueError(f"pred_segments lists segment id {min(pred_labels_set)}, which pred_ids does not contain")
 
         offset = int(max(pan_pred.max(), void_id)) + 1
         gt_pred_map = {}

@@ -382,7 +382,7 @@ def test_device(device):
 
 @pytest.mark.parametrize("change, error, match", [
     (dict(pred_ids=PRED.float()), ValueError, r"pred_ids must be an integer Tensor\[H, W\]"),
-    (dict(gt_ids=GT[None, None]), ValueError, r"gt_ids must be Tensor\[H, W\], Tensor\[B, H, W\]|gt_ids must"),
+    (dict(gt_ids=GT[None, None]), ValueError, r"gt_ids must be an integer Tensor\[H, W\] of segment ids, got Tensor\[1, 1, "),
     (dict(gt_ids=GT[:3]), ValueError, r"pred_ids and gt_ids must have the same shape"),
     (dict(pred_ids=PRED - 5), ValueError, r"pred_ids must hold segment ids >= 0"),
     (dict(pred_segments=PRED_SEGMENTS[:2]), ValueError, r"pred_ids contains segment id 3, which pred_segments"),
@@ -397,8 +397,22 @@ def test_device(device):
     (dict(void_id=1.5), TypeError, r"void_id must be an int"),
     (dict(pred_ids=[PRED, PRED]), ValueError, r"gt_ids must be a list with one entry per image \(2\)"),
 ])
-def test_bad_input(change, error, match):
+@pytest.mark.parametrize("fn", [panoptic_quality, panoptic_quality_loop], ids=["vectorised", "loop"])
+def test_bad_input(change, error, match, fn):
     args = dict(pred_ids=PRED, pred_segments=PRED_SEGMENTS, gt_ids=GT, gt_segments=GT_SEGMENTS, categories=HAND_CATS)
     args.update(change)
     with pytest.raises(error, match=match):
-        panoptic_quality(**args)
+        fn(**args)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_another_void_id_gives_the_same_result(seed):
+    rng = np.random.default_rng(100 + seed)
+    images = [random_image(rng, size=16) for _ in range(3)]
+    ref = pq_compute(images, CATS)  # void is 0 here
+    moved = []
+    for pred, pred_seg, gt, gt_seg in images:  # the same images with void written as 777
+        moved.append((torch.where(pred == VOID, 777, pred), pred_seg, torch.where(gt == VOID, 777, gt), gt_seg))
+    args = [list(x) for x in zip(*moved)]
+    assert_results_close(panoptic_quality(*args, CATS, void_id=777), ref)
+    assert_results_close(panoptic_quality_loop(*args, CATS, void_id=777), ref)
