@@ -58,6 +58,8 @@ def evaluate(name: str, model: torch.nn.Module, seeds, size: int = 64, batch_siz
     whole set, not averages of per-batch values.
     """
     seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must name at least one scene, got an empty sequence")
     device = next(model.parameters()).device
     preds, truths = [], []
     for start in range(0, len(seeds), batch_size):

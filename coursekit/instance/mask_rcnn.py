@@ -41,7 +41,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "canonical_scale": 32.0, "canonical_level": 2, "box_sampling_ratio": 2, "mask_sampling_ratio": 1,
     "rpn_batch_size_per_image": 256, "rpn_pre_nms_top_n": [200, 100], "rpn_post_nms_top_n": [100, 50],
     "box_batch_size_per_image": 64, "detections_per_img": 50,
-    # Detectron2's pixel convention for mask targets and pasting (torchvision's: False); see targets.py
+    # Detectron2's pixel grid for mask targets and pasting (torchvision's: False); see targets.py.
+    # The feature poolers keep RoI Align's aligned=False (Detectron2's ROIAlignV2 aligns them too).
     "mask_aligned": True,
 }  # fmt: skip
 

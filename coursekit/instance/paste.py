@@ -110,7 +110,7 @@ def paste_masks_in_image(masks: Tensor, boxes: Tensor, img_shape: tuple[int, int
     if N == 0:
         return masks.new_zeros(0, 1, H, W)
     if aligned:
-        return _paste_aligned(masks, boxes.to(masks.dtype), H, W)
+        return _paste_aligned(masks, boxes, H, W)
     padded, box = _padded_masks_and_boxes(masks, boxes, padding)  # (N, 1, Mp, Mp), (N, 4) int64
     Mp = padded.shape[-1]
     w = (box[:, 2] - box[:, 0] + 1).clamp(min=1)  # (N,) integer box size
@@ -132,16 +132,18 @@ def paste_masks_in_image(masks: Tensor, boxes: Tensor, img_shape: tuple[int, int
 def _paste_aligned(masks: Tensor, boxes: Tensor, H: int, W: int) -> Tensor:
     """Detectron2's paste: pixel centres read the box-covering mask bilinearly, zeros outside it."""
     N, M = masks.shape[0], masks.shape[-1]
-    framed = F.pad(masks, (1, 1, 1, 1))  # (N, 1, M + 2, M + 2): one ring of zeros = "zero outside the mask"
-    size = (boxes[:, 2:] - boxes[:, :2]).clamp(min=torch.finfo(masks.dtype).eps)  # (N, 2) box width, height
-    centres_y = torch.arange(H, device=masks.device, dtype=masks.dtype) + 0.5  # (H,)
-    centres_x = torch.arange(W, device=masks.device, dtype=masks.dtype) + 0.5  # (W,)
+    dtype = torch.promote_types(masks.dtype, torch.float32)  # half precision cannot hold pixel centres like 601.5
+    framed = F.pad(masks.to(dtype), (1, 1, 1, 1))  # (N, 1, M + 2, M + 2): one ring of zeros = "zero outside the mask"
+    boxes = boxes.to(dtype)
+    size = (boxes[:, 2:] - boxes[:, :2]).clamp(min=torch.finfo(dtype).eps)  # (N, 2) box width, height
+    centres_y = torch.arange(H, device=masks.device, dtype=dtype) + 0.5  # (H,)
+    centres_x = torch.arange(W, device=masks.device, dtype=dtype) + 0.5  # (W,)
     src_y = (centres_y - boxes[:, 1:2]) * (M / size[:, 1:2]) - 0.5 + 1  # (N, H), +1 for the ring
     src_x = (centres_x - boxes[:, 0:1]) * (M / size[:, 0:1]) - 0.5 + 1  # (N, W)
     src_y, src_x = src_y.clamp(0, M + 1), src_x.clamp(0, M + 1)  # beyond the ring everything is 0
     index = torch.arange(N, device=masks.device)[:, None, None]  # (N, 1, 1)
     values = bilinear_sample(framed, src_y[:, :, None], src_x[:, None, :], index)  # (N, H, W, 1)
-    return values.permute(0, 3, 1, 2)  # (N, 1, H, W)
+    return values.permute(0, 3, 1, 2).to(masks.dtype)  # (N, 1, H, W)
 
 
 def paste_masks_in_image_loop(masks: Tensor, boxes: Tensor, img_shape: tuple[int, int],

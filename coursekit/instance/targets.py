@@ -68,8 +68,9 @@ def project_masks_on_boxes(gt_masks: Tensor, boxes: Tensor, matched_idxs: Tensor
 
     ``aligned=False`` is torchvision's Mask R-CNN: the box's corner ``x`` is read as the
     *centre* of pixel ``x``, so the crop sits half a pixel down and right of the box.
-    ``aligned=True`` is Detectron2's (``BitMasks.crop_and_resize``): pixel ``i`` covers
-    ``[i, i + 1)`` and the ``M × M`` grid covers the box exactly. Pair it with
+    ``aligned=True`` uses Detectron2's sampling grid (``BitMasks.crop_and_resize``): pixel ``i``
+    covers ``[i, i + 1)`` and the ``M × M`` grid covers the box exactly. (Detectron2 then
+    thresholds the targets at 0.5; we keep them soft, as torchvision does.) Pair it with
     ``paste_masks_in_image(..., aligned=True)`` and a box-shaped mask survives the round trip.
 
     Args:

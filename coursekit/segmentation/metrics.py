@@ -64,7 +64,7 @@ def iou_from_confusion(matrix: Tensor) -> Tensor:
     """IoU per class from a confusion matrix Tensor[C, C]: Tensor[C] float64, NaN where TP+FP+FN = 0."""
     if not isinstance(matrix, Tensor) or matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"matrix must be a square Tensor[C, C], got {_describe(matrix)}")
-    matrix = matrix.double()
+    matrix = matrix.to(torch.float32 if matrix.device.type == "mps" else torch.float64)  # MPS has no float64
     tp = matrix.diagonal()
     union = matrix.sum(0) + matrix.sum(1) - tp  # TP + FP + FN
     return torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
@@ -111,7 +111,7 @@ def boundary_band(target: Tensor, width: int = 1, ignore_index: int = 255) -> Te
         raise ValueError(f"target must be an integer Tensor[H, W] or Tensor[N, H, W] of class ids, got {_describe(target)}")
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
         raise ValueError(f"width must be a positive int (pixels from the edge), got {width!r}")
-    labels = target.reshape(-1, 1, *target.shape[-2:]).double()  # (N, 1, H, W), exact for ids < 2^53
+    labels = target.reshape(-1, 1, *target.shape[-2:]).float()  # (N, 1, H, W), exact for ids < 2^24 (MPS has no float64)
     valid = labels != ignore_index
     kernel = 2 * width + 1
     lowest = torch.tensor(float("-inf"), dtype=labels.dtype, device=labels.device)

@@ -83,3 +83,8 @@ def test_evaluate_does_not_depend_on_batch_size(name):
     assert whole.keys() == batched.keys()
     for key in whole:
         assert abs(whole[key] - batched[key]) <= 1e-5 * max(1.0, abs(whole[key])), key
+
+
+def test_evaluate_needs_scenes():
+    with pytest.raises(ValueError, match="seeds must name at least one scene"):
+        evaluate("depth", build("depth"), [])

@@ -168,3 +168,17 @@ def test_aligned_bad_input_and_device(device):
     out = paste_masks_in_image(masks.to(device), boxes.to(device), (12, 10), aligned=True)
     assert out.device.type == device.type and out.dtype == masks.dtype
     assert_close(out.cpu(), detectron2_paste(masks, boxes, 12, 10))
+
+
+def test_aligned_half_precision_and_boxes_outside():
+    torch.manual_seed(5)
+    masks = torch.rand(3, 1, 28, 28, dtype=torch.float64)
+    boxes = torch.tensor([[590.0, 600.0, 700.0, 790.0], [-50.0, -40.0, -10.0, -5.0], [10.0, 10.0, 10.0, 30.0]],
+                         dtype=torch.float64)  # far from the origin; fully outside; zero width
+    ref = paste_masks_in_image(masks, boxes, (800, 800), aligned=True)
+    assert_close(ref[:2], detectron2_paste(masks[:2], boxes[:2], 800, 800))
+    assert float(ref[1].abs().max()) == 0.0 and bool(torch.isfinite(ref[2]).all())
+    for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 1e-2)):
+        out = paste_masks_in_image(masks.to(dtype), boxes.float(), (800, 800), aligned=True)
+        assert out.dtype == dtype
+        assert float((out.double() - ref).abs().max()) <= tol, dtype  # pixel centres kept exact
