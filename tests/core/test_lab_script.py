@@ -1,11 +1,13 @@
 """scripts/lab really opens JupyterLab on the lessons: loopback only, token required."""
 
 import os
+import queue
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -30,12 +32,17 @@ def test_scripts_lab_serves_the_lessons_with_a_token(tmp_path):
     proc = subprocess.Popen(["bash", str(REPO / "scripts" / "lab"), "--no-browser", f"--port={port}"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
+    lines: queue.Queue = queue.Queue()  # read in a thread: a silent Jupyter must not block past the deadline
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     try:
         url, seen, deadline = None, [], time.time() + 120
         while url is None and time.time() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
+            try:
+                line = lines.get(timeout=1)
+            except queue.Empty:
+                if proc.poll() is not None:
+                    break
+                continue
             seen.append(line)
             match = re.search(rf"http://127\.0\.0\.1:{port}/lab\?token=([0-9a-f]+)", line)
             url = match and match.group(0)
