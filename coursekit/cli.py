@@ -1,4 +1,9 @@
-"""The ``coursekit`` command: lab | test | doctor | train NAME | bench | student."""
+"""The ``coursekit`` command: doctor, lab, test, train, install-checkpoint, bench, student.
+
+``coursekit train NAME`` writes a run folder (``runs/NAME/``, or ``--out DIR``), never the
+shipped ``data/checkpoints/``; ``coursekit install-checkpoint runs/NAME`` is the one command
+that replaces a shipped checkpoint (a full run only, with a backup of the old one).
+"""
 
 from __future__ import annotations
 
@@ -35,12 +40,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     ok = True
     print(f"coursekit   {__version__}")
     print(f"python      {platform.python_version()} ({sys.executable})")
-    for name in ["torch", "torchvision", "numpy", "matplotlib", "jupyterlab", "ipywidgets", "nbval"]:
+    required = ["torch", "torchvision", "numpy", "matplotlib"]
+    for name in [*required, "jupyterlab", "ipywidgets", "nbval"]:
         try:
             version = importlib.import_module(name).__version__
         except ImportError:
-            version = "not installed" + (" (needed: pip install -e .[lab,test])" if name in {"jupyterlab", "nbval"} else "")
-            ok = ok and name not in {"torch", "torchvision", "numpy", "matplotlib"}
+            extra = name in {"jupyterlab", "nbval"}
+            version = "not installed" + (" (needed: pip install -e .[lab,test])" if extra else "")
+            ok = ok and name not in required
         print(f"{name:<11} {version}")
     try:
         device = pick_device()
@@ -54,12 +61,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     for name in sorted(manifest):
         try:
             path = verify(name)
-            print(f"  ok        {name:<14} {path.stat().st_size / 1e6:6.2f} MB  sha256 {manifest[name]['sha256'][:12]}")
+            size = f"{path.stat().st_size / 1e6:6.2f} MB"
+            print(f"  ok        {name:<14} {size}  sha256 {manifest[name]['sha256'][:12]}")
         except CheckpointError as err:
             print(f"  FAILED    {name:<14} {err}")
             ok = False
     for name in sorted(set(TRAINERS) - set(manifest)):  # a lesson that needs it will say so too
-        print(f"  missing   {name:<14} not trained yet: coursekit train {name}")
+        print(f"  missing   {name:<14} not trained yet: coursekit train {name}, "
+              f"then coursekit install-checkpoint runs/{name}")
     notebooks = sorted(lessons_dir().glob("[0-9][0-9]_*.ipynb")) if lessons_dir().is_dir() else []
     print(f"lessons     {len(notebooks)} found in {lessons_dir()}")
     for nb in notebooks:
@@ -68,41 +77,89 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the current directory when it is below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from coursekit.registry import TRAINERS
     from coursekit.seed import seed_everything
+    from coursekit.train import distributed_rank, finish_distributed, process_rank, run_dir_for
 
     if args.name not in TRAINERS:
         known = ", ".join(sorted(TRAINERS)) or "none yet"
-        print(f"error: unknown model {args.name!r}; known: {known}", file=sys.stderr)
+        if process_rank() == 0:
+            print(f"error: unknown model {args.name!r}; known: {known}", file=sys.stderr)
+        return 2
+    rank, _ = distributed_rank()  # under torchrun: join the group; only rank 0 reports
+    try:
+        run = run_dir_for(args.name, args.out, args.quick)
+    except ValueError as err:
+        if rank == 0:
+            print(f"error: {err}", file=sys.stderr)
+        finish_distributed()
         return 2
     seed_everything(args.seed)
-    out = Path(args.out) if args.out else None
-    metrics = _resolve(TRAINERS[args.name])(out, args.seed, args.quick)
-    print(f"trained {args.name}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    metrics = _resolve(TRAINERS[args.name])(run, args.seed, args.quick)
+    if rank == 0:
+        shown = _shown(run)
+        print(f"trained {args.name}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+        print(f"wrote {shown}/{args.name}.pt and its entry in {shown}/manifest.json "
+              f"(the shipped checkpoint is unchanged)")
+        if args.quick:
+            print("a --quick run is a smoke test: install-checkpoint refuses it")
+        else:
+            print(f"to replace the shipped checkpoint: coursekit install-checkpoint {shown}")
+    finish_distributed()
+    return 0
+
+
+def cmd_install_checkpoint(args: argparse.Namespace) -> int:
+    from coursekit.checkpoints import CheckpointError, install_checkpoint, read_manifest
+
+    try:
+        done = install_checkpoint(args.run, args.name)
+    except CheckpointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    name = done.path.stem
+    entry = read_manifest(done.path.parent)[name]
+    print(f"installed {name}: {done.path}  sha256 {entry['sha256'][:12]}  "
+          + ", ".join(f"{k}={v:.4f}" for k, v in entry["metrics"].items()))
+    if done.backup is not None:
+        print(f"previous checkpoint kept in {done.backup}")
+    if done.backup_entry is not None:
+        print(f"previous manifest entry kept in {done.backup_entry}")
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from coursekit.bench import run_benchmarks
 
-    return run_benchmarks(names=args.only, quick=args.quick, markdown=args.markdown, lessons=args.lessons)
+    return run_benchmarks(names=args.only, quick=args.quick, markdown=args.markdown,
+                          lessons=args.lessons)
 
 
 def _script(name: str, extra: list[str]) -> int:
     script = REPO / "scripts" / name
     if not script.exists():
-        print(f"error: {script} not found (coursekit {name} needs a checkout of the repository)", file=sys.stderr)
+        print(f"error: {script} not found (coursekit {name} needs a checkout of the repository)",
+              file=sys.stderr)
         return 2
     return subprocess.call(["bash", str(script), *extra])
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
     if shutil.which("jupyter") is None and not (Path(sys.executable).parent / "jupyter").exists():
-        print("error: JupyterLab is not installed: pip install -e '.[lab]' or run scripts/lab", file=sys.stderr)
+        print("error: JupyterLab is not installed: pip install -e '.[lab]' or run scripts/lab",
+              file=sys.stderr)
         return 2
     jupyter = str(Path(sys.executable).parent / "jupyter")
-    cmd = [jupyter, "lab", f"--notebook-dir={lessons_dir()}", "--ServerApp.ip=127.0.0.1", *args.extra]
+    cmd = [jupyter, "lab", f"--notebook-dir={lessons_dir()}", "--ServerApp.ip=127.0.0.1",
+           *args.extra]
     print("starting JupyterLab on 127.0.0.1 with token authentication:", " ".join(cmd))
     return subprocess.call(cmd)
 
@@ -114,37 +171,62 @@ def cmd_test(args: argparse.Namespace) -> int:
 def cmd_student(args: argparse.Namespace) -> int:
     from coursekit.exercises.student import write_student_notebooks
 
-    written = write_student_notebooks(lessons_dir(), Path(args.out) if args.out else None, force=args.force)
+    out = Path(args.out) if args.out else None
+    written = write_student_notebooks(lessons_dir(), out, force=args.force)
     for line in written:
         print(line)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="coursekit", description=__doc__)
+    parser = argparse.ArgumentParser(prog="coursekit", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("doctor", help="versions, device, checkpoints, lessons").set_defaults(func=cmd_doctor)
+    doctor = sub.add_parser("doctor", help="versions, device, checkpoints, lessons")
+    doctor.set_defaults(func=cmd_doctor)
     lab = sub.add_parser("lab", help="open JupyterLab on lessons/ (127.0.0.1, token auth)")
     lab.add_argument("extra", nargs=argparse.REMAINDER)
     lab.set_defaults(func=cmd_lab)
     test = sub.add_parser("test", help="run the whole test suite (scripts/test)")
     test.add_argument("extra", nargs=argparse.REMAINDER)
     test.set_defaults(func=cmd_test)
-    train = sub.add_parser("train", help="train a lesson model and write its checkpoint")
-    train.add_argument("name")
+    train = sub.add_parser(
+        "train", help="train a lesson model into a run folder (runs/NAME/)",
+        description="Train a lesson model from scratch into a run folder: NAME.pt, its "
+                    "manifest.json entry (sha256, size, command, seed, metrics, quick) and the "
+                    "resumable state of a stopped run. The shipped checkpoints in "
+                    "data/checkpoints are never touched: replace one with "
+                    "`coursekit install-checkpoint runs/NAME` after a full (not --quick) run. "
+                    "Under torchrun only rank 0 writes and reports.")
+    train.add_argument("name", help=f"the model: {', '.join(sorted(TRAINERS))}")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--quick", action="store_true", help="a few steps only (smoke test)")
-    train.add_argument("--out", help="folder for the checkpoint (default: data/checkpoints)")
+    train.add_argument("--quick", action="store_true",
+                       help="a few steps only (smoke test; such a run cannot be installed)")
+    train.add_argument("--out", metavar="DIR",
+                       help="the run folder (default: runs/NAME under the current directory)")
     train.set_defaults(func=cmd_train)
+    install = sub.add_parser(
+        "install-checkpoint", help="replace a shipped checkpoint with a finished training run",
+        description="Copy RUN/NAME.pt (what `coursekit train NAME` wrote) into the shipped "
+                    "folder (data/checkpoints) and update its manifest.json, atomically. The "
+                    "old checkpoint and its manifest entry are kept in "
+                    "data/checkpoints/backup/NAME-<timestamp>.pt/.json. A --quick run, or a "
+                    "file that does not match its sha256, is refused.")
+    install.add_argument("run", metavar="RUN", help="the run folder, e.g. runs/unet")
+    install.add_argument("--name", help="which model, when the run folder holds several")
+    install.set_defaults(func=cmd_install_checkpoint)
     bench = sub.add_parser("bench", help="benchmark table (ours vs the reference)")
     bench.add_argument("--only", nargs="*", help="benchmark names to run")
     bench.add_argument("--quick", action="store_true")
     bench.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    bench.add_argument("--lessons", action="store_true", help="also time every lesson from a fresh kernel")
+    bench.add_argument("--lessons", action="store_true",
+                       help="also time every lesson from a fresh kernel")
     bench.set_defaults(func=cmd_bench)
-    student = sub.add_parser("student", help="write exercise versions of the lessons (never overwrites your work)")
+    student = sub.add_parser(
+        "student", help="write exercise versions of the lessons (never overwrites your work)")
     student.add_argument("--out", help="folder (default: lessons/student)")
-    student.add_argument("--force", action="store_true", help="replace changed notebooks, keeping a timestamped backup")
+    student.add_argument("--force", action="store_true",
+                         help="replace changed notebooks, keeping a timestamped backup")
     student.set_defaults(func=cmd_student)
     return parser
 

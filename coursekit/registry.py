@@ -3,9 +3,11 @@
 Each entry maps a name to ``"module:function"`` so nothing heavy is imported
 until a command needs it.
 
-* ``TRAINERS[name]`` -> ``train(out_dir: Path, seed: int, quick: bool) -> dict``: trains
-  the model, writes its checkpoint with ``coursekit.checkpoints.save_pretrained`` and
-  returns the metrics recorded in the manifest.
+* ``TRAINERS[name]`` -> ``train(out_dir: Path | None, seed: int, quick: bool) -> dict``:
+  trains the model, writes its checkpoint and manifest entry into the run folder
+  ``out_dir`` (``None``: ``./runs/NAME``; never the shipped folder) with
+  ``coursekit.train.save_run`` (rank 0 only under torchrun) and returns the metrics
+  recorded there. ``coursekit install-checkpoint`` ships a finished run.
 * ``BENCHES[name]`` -> ``bench(quick: bool) -> list[dict]``: each dict is one table row
   with the keys ``benchmark``, ``ours``, ``reference``, ``ratio`` (ours / reference time,
   or ``None``) and ``note``.
@@ -14,6 +16,10 @@ until a command needs it.
 TRAINERS: dict[str, str] = {
     "fcn": "coursekit.segmentation.train:train_fcn",
     "unet": "coursekit.segmentation.train:train_unet",
+    "fcn32s": "coursekit.segmentation.train:train_fcn32s",
+    "fcn16s": "coursekit.segmentation.train:train_fcn16s",
+    "fcn8s": "coursekit.segmentation.train:train_fcn8s",
+    "segnet": "coursekit.segmentation.train:train_segnet",
     "depth": "coursekit.dense.train:train_depth",
     "flow": "coursekit.dense.train:train_flow",
     "maskrcnn": "coursekit.instance.train:train_maskrcnn",

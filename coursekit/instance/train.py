@@ -1,4 +1,4 @@
-"""Train the tiny Mask R-CNN on ShapesWorld things, evaluate mask / box AP, load the shipped weights.
+"""Train the tiny Mask R-CNN on ShapesWorld things, evaluate mask / box AP, load its weights.
 
 Training scenes are rendered on the fly (step ``s`` uses seeds ``s * B .. s * B + B - 1``)
 without crowd groups (a crowd region is one "instance" made of several circles: COCO
@@ -7,8 +7,9 @@ Evaluation uses held-out seeds from ``HELD_OUT_START = 3_000_000`` with the defa
 scene settings (crowds included, ``iscrowd = 1``), scored by our ``evaluate_coco_style``
 and, when pycocotools is installed, by ``COCOeval`` as well.
 
-    coursekit train maskrcnn           # -> data/checkpoints/maskrcnn.pt (+ manifest entry)
-    model = load_maskrcnn()
+    coursekit train maskrcnn           # -> runs/maskrcnn/maskrcnn.pt (+ manifest entry)
+    coursekit install-checkpoint runs/maskrcnn   # replace the shipped one (keeps a backup)
+    model = load_maskrcnn()            # the shipped weights
     model.predict(render_scene(3_000_000).image)   # {"boxes", "labels", "scores", "masks"}
 
 Tested in tests/instance/test_mask_rcnn.py (quick run into a temporary folder) and
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,20 +30,24 @@ import torch
 from torch import Tensor, nn
 
 from coursekit.instance.ap import evaluate_coco_style
-from coursekit.instance.mask_rcnn import DEFAULT_CONFIG, MaskRCNN, build_mask_rcnn, count_parameters
+from coursekit.instance.mask_rcnn import DEFAULT_CONFIG, MaskRCNN, build_mask_rcnn
+from coursekit.validators import count_parameters
 
-__all__ = ["HELD_OUT_START", "RECIPE", "evaluate_maskrcnn", "load_maskrcnn", "targets_from_scenes", "train_maskrcnn"]
+__all__ = ["HELD_OUT_START", "RECIPE", "evaluate_maskrcnn", "load_maskrcnn", "targets_from_scenes",
+           "train_maskrcnn"]
 
 HELD_OUT_START = 3_000_000
-RECIPE: dict[str, Any] = {"steps": 3000, "batch_size": 8, "lr": 2e-3, "weight_decay": 1e-4, "size": 64}
+RECIPE: dict[str, Any] = {"steps": 3000, "batch_size": 8, "lr": 2e-3, "weight_decay": 1e-4,
+                          "size": 64}
 
 
 def targets_from_scenes(scenes: Any, thing_ids: list[int], device: torch.device | str | None = None,
                         drop_crowd: bool = True) -> list[dict[str, Tensor]]:
-    """torchvision-style targets from a ``SceneBatch``: boxes, labels (class index 1..C-1), masks."""
+    """torchvision-style targets from a ``SceneBatch``: boxes, labels (index 1..C-1), masks."""
     index = {tid: i + 1 for i, tid in enumerate(thing_ids)}
     targets = []
-    for boxes, labels, masks, crowd in zip(scenes.boxes, scenes.labels, scenes.masks, scenes.iscrowd):
+    per_image = zip(scenes.boxes, scenes.labels, scenes.masks, scenes.iscrowd, strict=True)
+    for boxes, labels, masks, crowd in per_image:
         keep = ~crowd if drop_crowd else torch.ones_like(crowd)
         cls = torch.tensor([index[int(v)] for v in labels[keep].tolist()], dtype=torch.int64)
         targets.append({"boxes": boxes[keep].float().to(device), "labels": cls.to(device),
@@ -57,7 +62,9 @@ def _model_device(model: nn.Module) -> torch.device:
 @torch.no_grad()
 def evaluate_maskrcnn(model: MaskRCNN, seeds: Iterable[int], size: int = 64, batch_size: int = 25,
                       pycocotools: bool = True) -> dict[str, float]:
-    """Mask and box AP / AP50 / AP75 on ShapesWorld scenes ``seeds`` (ours, and ``coco_*`` from pycocotools).
+    """Mask and box AP / AP50 / AP75 on ShapesWorld scenes ``seeds``.
+
+    Ours, and the same as ``coco_*`` from pycocotools when it is installed.
 
     Every detection the model keeps (score > 0.05, at most ``detections_per_img``) is scored,
     as COCO does; masks are the pasted probabilities ``>= 0.5``. Labels are ShapesWorld
@@ -72,7 +79,8 @@ def evaluate_maskrcnn(model: MaskRCNN, seeds: Iterable[int], size: int = 64, bat
     preds, gts, scenes = [], [], []
     for i in range(0, len(seeds), batch_size):
         batch = render_batch(seeds[i:i + batch_size], size=size)
-        preds += [{k: v.cpu() for k, v in p.items()} for p in model.predict(batch.image.to(device), score_threshold=0.0)]
+        outputs = model.predict(batch.image.to(device), score_threshold=0.0)
+        preds += [{k: v.cpu() for k, v in p.items()} for p in outputs]
         for j in range(len(batch)):
             gts.append({"boxes": batch.boxes[j], "labels": batch.labels[j], "masks": batch.masks[j],
                         "iscrowd": batch.iscrowd[j]})
@@ -80,7 +88,8 @@ def evaluate_maskrcnn(model: MaskRCNN, seeds: Iterable[int], size: int = 64, bat
     metrics: dict[str, float] = {}
     for kind, prefix in (("segm", "mask"), ("bbox", "box")):
         ours = evaluate_coco_style(preds, gts, kind)
-        metrics.update({f"{prefix}_ap": ours["ap"], f"{prefix}_ap50": ours["ap50"], f"{prefix}_ap75": ours["ap75"]})
+        metrics.update({f"{prefix}_ap": ours["ap"], f"{prefix}_ap50": ours["ap50"],
+                        f"{prefix}_ap75": ours["ap75"]})
     if pycocotools:
         try:
             from coursekit.data.coco import to_coco
@@ -98,7 +107,10 @@ def evaluate_maskrcnn(model: MaskRCNN, seeds: Iterable[int], size: int = 64, bat
 
 
 def load_maskrcnn(*, directory: Path | None = None, device: str | torch.device = "cpu") -> MaskRCNN:
-    """The shipped Mask R-CNN (``data/checkpoints/maskrcnn.pt``, sha256-checked), in eval mode."""
+    """The shipped Mask R-CNN (``data/checkpoints/maskrcnn.pt``, sha256-checked), in eval mode.
+
+    ``directory`` loads a training run instead (``runs/maskrcnn``), with the same check.
+    """
     from coursekit.checkpoints import load_pretrained
 
     checkpoint = load_pretrained("maskrcnn", directory=directory)
@@ -108,19 +120,22 @@ def load_maskrcnn(*, directory: Path | None = None, device: str | torch.device =
     return model.to(device).eval()
 
 
-def train_maskrcnn(out_dir: Path | None, seed: int, quick: bool) -> dict[str, float]:
-    """Train the tiny Mask R-CNN from scratch, save ``<out_dir>/maskrcnn.pt``, return its metrics.
+def train_maskrcnn(out_dir: str | os.PathLike | None, seed: int, quick: bool) -> dict[str, float]:
+    """Train the tiny Mask R-CNN from scratch into a run folder; return its metrics.
 
-    ``out_dir=None`` writes to the shipped folder (data/checkpoints). ``quick=True``: 3 steps
-    of 2 scenes, evaluated on 4 held-out scenes (a smoke test). The full run
-    (``RECIPE``) evaluates on 200 held-out scenes.
+    Writes ``<run>/maskrcnn.pt``, its ``manifest.json`` entry and, while training, the
+    resumable state, where ``<run>`` is ``out_dir`` or ``./runs/maskrcnn`` (never the
+    shipped folder: install a run with ``coursekit install-checkpoint``). ``quick=True``:
+    3 steps of 2 scenes, evaluated on 4 held-out scenes (a smoke test, marked ``quick``
+    in the manifest). The full run (``RECIPE``) evaluates on 200 held-out scenes. Under
+    ``torchrun`` only rank 0 saves.
     """
-    from coursekit.checkpoints import save_pretrained
     from coursekit.data.shapesworld import render_batch
     from coursekit.device import pick_device
     from coursekit.seed import seed_everything
-    from coursekit.train import fit
+    from coursekit.train import fit, process_rank, run_dir_for, save_run, state_path_for
 
+    run_dir = run_dir_for("maskrcnn", out_dir, quick)
     steps, batch_size = (3, 2) if quick else (RECIPE["steps"], RECIPE["batch_size"])
     seed_everything(seed)
     device = pick_device()
@@ -128,29 +143,34 @@ def train_maskrcnn(out_dir: Path | None, seed: int, quick: bool) -> dict[str, fl
     thing_ids = model.thing_ids
 
     def batch_fn(step: int) -> tuple[Tensor, list[dict[str, Tensor]]]:
-        scenes = render_batch(list(range(step * batch_size, (step + 1) * batch_size)), size=RECIPE["size"], p_crowd=0.0)
+        seeds = list(range(step * batch_size, (step + 1) * batch_size))
+        scenes = render_batch(seeds, size=RECIPE["size"], p_crowd=0.0)
         return scenes.image.to(device), targets_from_scenes(scenes, thing_ids, device)
 
     def loss_fn(net: nn.Module, batch: tuple[Tensor, list[dict[str, Tensor]]]) -> Tensor:
         losses = net(*batch)
         return sum(losses.values())  # type: ignore[return-value]
 
-    run_id = hashlib.sha256(json.dumps([RECIPE, DEFAULT_CONFIG, steps, batch_size], sort_keys=True).encode()).hexdigest()[:10]
-    state = Path(tempfile.gettempdir()) / f"coursekit_maskrcnn_seed{seed}_{run_id}_state.pt"  # resume a stopped run
+    key = json.dumps([RECIPE, DEFAULT_CONFIG, steps, batch_size], sort_keys=True)
+    run_id = hashlib.sha256(key.encode()).hexdigest()[:10]
+    state = state_path_for(run_dir, "maskrcnn", seed, run_id)  # resume a stopped run
     start = time.perf_counter()
-    history = fit(model, batch_fn, loss_fn, steps=steps, lr=RECIPE["lr"], weight_decay=RECIPE["weight_decay"],
-                  warmup=min(100, steps // 10), state_path=None if quick else state, save_every=100,
+    history = fit(model, batch_fn, loss_fn, steps=steps, lr=RECIPE["lr"],
+                  weight_decay=RECIPE["weight_decay"], warmup=min(100, steps // 10),
+                  state_path=None if quick else state, save_every=100,
                   desc="train maskrcnn", progress=False if quick else None)
     seconds = time.perf_counter() - start
     eval_seeds = range(HELD_OUT_START, HELD_OUT_START + (4 if quick else 200))
     metrics = evaluate_maskrcnn(model, eval_seeds)
+    weights = {k: v.detach().cpu().float() if v.is_floating_point() else v.cpu()
+               for k, v in model.state_dict().items()}
     checkpoint = {
-        "model": {k: v.detach().cpu().float() if v.is_floating_point() else v.cpu() for k, v in model.state_dict().items()},
+        "model": weights,
         "config": dict(model.config),
         "history": {**history, "train_seconds": seconds, "steps": steps, "batch_size": batch_size},
-        "metrics": {**metrics, "parameters": count_parameters(model)},
+        "metrics": {**metrics, "parameters": count_parameters(model, trainable_only=True)},
     }
-    save_pretrained("maskrcnn", checkpoint, command="coursekit train maskrcnn", seed=seed, metrics=metrics,
-                    directory=None if out_dir is None else Path(out_dir))
-    state.unlink(missing_ok=True)
+    save_run("maskrcnn", checkpoint, out_dir=run_dir, seed=seed, quick=quick, metrics=metrics)
+    if process_rank() == 0:
+        state.unlink(missing_ok=True)
     return metrics
