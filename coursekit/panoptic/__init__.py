@@ -1,7 +1,8 @@
 """Panoptic segmentation: every pixel gets a category, and thing pixels an instance too.
 
-* ``panoptic_quality`` (+ ``PQStat``, ``panoptic_quality_loop``) — PQ = SQ × RQ (quality.py),
-  same as panopticapi's ``pq_compute``
+* ``panoptic_quality`` — PQ = SQ × RQ, vectorised (quality.py), same as panopticapi's
+  ``pq_compute``; ``panoptic_quality_loop`` — panopticapi's loops written out
+  (quality_loop.py); ``PQStat`` — the counts per category, accumulated and averaged (pq_stat.py)
 * ``panoptic_fusion`` — instances + semantic map -> one panoptic map (fusion.py), same as
   Detectron2's ``combine_semantic_and_instance_outputs``
 * ``PanopticFPN``, ``SemanticFPNHead`` — one FPN backbone, an instance and a semantic branch
@@ -15,11 +16,14 @@ Tested in tests/panoptic/.
 from coursekit.data.shapesworld import CATEGORIES as _CATEGORIES
 from coursekit.panoptic.fusion import panoptic_fusion
 from coursekit.panoptic.panoptic_fpn import PanopticFPN, SemanticFPNHead
-from coursekit.panoptic.quality import PQStat, panoptic_quality, panoptic_quality_loop
+from coursekit.panoptic.pq_stat import PQStat
+from coursekit.panoptic.quality import panoptic_quality
+from coursekit.panoptic.quality_loop import panoptic_quality_loop
 
-SHAPESWORLD_CATEGORIES = {c["id"]: {"isthing": c["isthing"], "name": c["name"]} for c in _CATEGORIES}
+SHAPESWORLD_CATEGORIES = {c["id"]: {"isthing": c["isthing"], "name": c["name"]}
+                          for c in _CATEGORIES}
 
 __all__ = [
-    "PQStat", "PanopticFPN", "SHAPESWORLD_CATEGORIES", "SemanticFPNHead", "panoptic_fusion", "panoptic_quality",
-    "panoptic_quality_loop",
+    "PQStat", "PanopticFPN", "SHAPESWORLD_CATEGORIES", "SemanticFPNHead", "panoptic_fusion",
+    "panoptic_quality", "panoptic_quality_loop",
 ]

@@ -18,235 +18,38 @@ Two special regions, as in COCO:
   unmatched prediction that lies mostly (> 0.5 of its area) on void plus the crowd region
   of its own category is not an FP.
 
-``panoptic_quality`` is vectorised (one joint histogram of (gt segment, predicted segment)
-per image); ``panoptic_quality_loop`` is panopticapi's ``pq_compute_single_core`` written
-literally with dicts and loops; ``PQStat`` accumulates TP / FP / FN / IoU per category over
-many images, as ``pq_compute`` does. Same semantics as panopticapi's ``pq_compute``
-(PQ reported in [0, 1], not in percent); tested in tests/panoptic/test_quality.py.
+Vectorised: every pixel of every image becomes one (gt segment, predicted segment) pair,
+and one ``torch.bincount`` over the pairs of a whole batch of images gives every
+intersection at once, in a table with one row per gt segment (and one void row per image)
+and one column per predicted segment of that row's image (and a void column). Areas are
+the table's row and column sums, IoUs come from the table, and the per-category TP / FP /
+FN / IoU sums are ``bincount`` s again: no loop over pixels, pairs or segments.
+
+Same semantics as panopticapi's ``pq_compute`` (PQ reported in [0, 1], not in percent),
+whose loops are written out in ``panoptic_quality_loop`` (quality_loop.py); ``PQStat``
+(pq_stat.py) accumulates the counts over images. Tested in tests/panoptic/test_quality.py.
 """
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["PQStat", "panoptic_quality", "panoptic_quality_loop"]
+from coursekit.panoptic import _checks
+from coursekit.panoptic.pq_stat import PQStat
+from coursekit.panoptic.quality_loop import panoptic_quality_loop
 
-GROUPS = (("All", None), ("Things", True), ("Stuff", False))
+__all__ = ["PQStat", "match_counts", "panoptic_quality", "panoptic_quality_loop"]
 
-
-def _describe(x: object) -> str:
-    return f"Tensor{list(x.shape)} {x.dtype}" if isinstance(x, Tensor) else type(x).__name__
-
-
-def _check_categories(categories: object) -> dict[int, bool]:
-    """``{category_id: {"isthing": 0/1}}`` -> ``{category_id: isthing}``."""
-    if not isinstance(categories, Mapping) or not categories:
-        raise TypeError(f"categories must be a non-empty dict {{category_id: {{'isthing': 0 or 1}}}}, "
-                        f"got {type(categories).__name__}")
-    out = {}
-    for cid, info in categories.items():
-        if not isinstance(info, Mapping) or "isthing" not in info:
-            raise ValueError(f"categories[{cid!r}] must be a dict with an 'isthing' key, got {info!r}")
-        out[int(cid)] = bool(info["isthing"])
-    return out
+MAX_PIXELS = 1 << 22  # pixels per histogram: bounds the per-pixel temporaries of a batch
+MAX_TABLE = 1 << 22  # entries of one batch's (gt segment, pred segment) table
 
 
-def _check_ids(name: str, ids: object) -> Tensor:
-    if not isinstance(ids, Tensor) or ids.dim() != 2 or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
-        raise ValueError(f"{name} must be an integer Tensor[H, W] of segment ids, got {_describe(ids)}")
-    if ids.numel() and int(ids.min()) < 0:
-        raise ValueError(f"{name} must hold segment ids >= 0, got {int(ids.min())}")
-    return ids
-
-
-def _check_segments(name: str, segments: object, categories: dict[int, bool], void_id: int) -> list[dict]:
-    if not isinstance(segments, Sequence) or isinstance(segments, (str, bytes)):
-        raise TypeError(f"{name} must be a list of dicts {{'id', 'category_id'}}, got {type(segments).__name__}")
-    seen = set()
-    for k, seg in enumerate(segments):
-        if not isinstance(seg, Mapping) or "id" not in seg or "category_id" not in seg:
-            raise ValueError(f"{name}[{k}] must be a dict with 'id' and 'category_id', got {seg!r}")
-        if int(seg["id"]) == void_id:
-            raise ValueError(f"{name}[{k}] has id {int(seg['id'])}, which is void_id: void is not a segment")
-        if int(seg["id"]) in seen:
-            raise ValueError(f"{name} lists segment id {int(seg['id'])} twice")
-        seen.add(int(seg["id"]))
-        if int(seg["category_id"]) not in categories:
-            raise ValueError(f"{name}[{k}] has category_id {int(seg['category_id'])}, which is not in categories "
-                             f"{sorted(categories)}")
-    return list(segments)
-
-
-def _segment_index(name: str, ids: Tensor, segment_ids: Tensor, void_id: int) -> Tensor:
-    """Tensor[H, W] of indices into ``segment_ids`` (len S); void pixels get S."""
-    S = len(segment_ids)
-    order = torch.argsort(segment_ids)
-    sorted_ids = segment_ids[order]
-    flat = ids.reshape(-1).to(torch.int64)
-    pos = torch.searchsorted(sorted_ids, flat).clamp(max=max(S - 1, 0))  # (H*W,)
-    found = sorted_ids[pos] == flat if S else torch.zeros_like(flat, dtype=torch.bool)
-    void = flat == void_id
-    unknown = ~found & ~void
-    if bool(unknown.any()):
-        seg = int(flat[unknown][0])
-        listing = "pred_segments" if name == "pred_ids" else "gt_segments"
-        raise ValueError(f"{name} contains segment id {seg}, which {listing} does not list (and is not void_id)")
-    index = torch.where(found, order[pos] if S else pos, torch.full_like(pos, S))
-    return index.view(ids.shape)
-
-
-def _check_image(pred_ids: object, pred_segments: object, gt_ids: object, gt_segments: object,
-                 categories: object, void_id: object) -> tuple[Tensor, list[dict], Tensor, list[dict], int]:
-    """The checks every PQ function makes on one image's arguments (messages name the argument)."""
-    isthing = _check_categories(categories)
-    if isinstance(void_id, bool) or not isinstance(void_id, numbers.Integral):
-        raise TypeError(f"void_id must be an int, got {type(void_id).__name__}")
-    if void_id < 0:
-        raise ValueError(f"void_id must be >= 0, got {void_id}")
-    void_id = int(void_id)
-    pred_ids, gt_ids = _check_ids("pred_ids", pred_ids), _check_ids("gt_ids", gt_ids)
-    if pred_ids.shape != gt_ids.shape:
-        raise ValueError(f"pred_ids and gt_ids must have the same shape [H, W], got "
-                         f"{list(pred_ids.shape)} and {list(gt_ids.shape)}")
-    pred_segments = _check_segments("pred_segments", pred_segments, isthing, void_id)
-    gt_segments = _check_segments("gt_segments", gt_segments, isthing, void_id)
-    return pred_ids, pred_segments, gt_ids, gt_segments, void_id
-
-
-class PQStat:
-    """TP, FP, FN and the sum of matched IoUs per category, accumulated over images.
-
-    ``stat.update(pred_ids, pred_segments, gt_ids, gt_segments, categories)`` adds one image;
-    ``stat.summary(categories)`` gives ``{"All"/"Things"/"Stuff": {"pq", "sq", "rq", "n"},
-    "per_class": {category_id: {"pq", "sq", "rq"}}}`` as panopticapi's ``pq_compute``.
-    ``stat.per_category`` maps category_id -> ``{"tp", "fp", "fn", "iou"}``.
-    """
-
-    def __init__(self) -> None:
-        self.per_category: dict[int, dict[str, float]] = {}
-
-    def _add(self, cid: int, key: str, value: float) -> None:
-        entry = self.per_category.setdefault(cid, {"tp": 0, "fp": 0, "fn": 0, "iou": 0.0})
-        entry[key] += value
-
-    def __iadd__(self, other: PQStat) -> PQStat:
-        for cid, entry in other.per_category.items():
-            for key, value in entry.items():
-                self._add(cid, key, value)
-        return self
-
-    def update(self, pred_ids: Tensor, pred_segments: Sequence[Mapping], gt_ids: Tensor,
-               gt_segments: Sequence[Mapping], categories: Mapping, void_id: int = 0) -> PQStat:
-        """Match the segments of one image and add its TP / FP / FN / IoU; returns ``self``."""
-        pred_ids, pred_segments, gt_ids, gt_segments, void_id = _check_image(
-            pred_ids, pred_segments, gt_ids, gt_segments, categories, void_id)
-        device = gt_ids.device
-        pred_ids = pred_ids.to(device)
-
-        def table(segments: list[dict], key: str, default: int | None = None) -> Tensor:
-            return torch.tensor([int(s.get(key, default) if default is not None else s[key]) for s in segments],
-                                dtype=torch.int64, device=device)
-
-        p_id, p_cat = table(pred_segments, "id"), table(pred_segments, "category_id")  # (P,), (P,)
-        g_id, g_cat = table(gt_segments, "id"), table(gt_segments, "category_id")  # (G,), (G,)
-        g_crowd = table(gt_segments, "iscrowd", 0) == 1  # (G,)
-        P, G = len(p_id), len(g_id)
-        p_index = _segment_index("pred_ids", pred_ids, p_id, void_id)  # (H, W) in [0, P]
-        g_index = _segment_index("gt_ids", gt_ids, g_id, void_id)  # (H, W) in [0, G]
-        joint = torch.bincount((g_index * (P + 1) + p_index).reshape(-1), minlength=(G + 1) * (P + 1))
-        inter = joint.view(G + 1, P + 1)  # (G + 1, P + 1): last row gt void, last column pred void
-        p_area = inter.sum(0)[:P]  # (P,) every pixel of the prediction, void included
-        g_area = inter.sum(1)[:G]  # (G,)
-        on_void = inter[G, :P]  # (P,) prediction pixels on ground-truth void
-        absent = (p_area == 0).nonzero().flatten()
-        if len(absent):
-            raise ValueError(f"pred_segments lists segment id {int(p_id[absent[0]])}, which pred_ids does not contain")
-        i = inter[:G, :P].double()  # (G, P)
-        union = p_area[None].double() + g_area[:, None].double() - i - on_void[None].double()
-        iou = torch.where(i > 0, i / union.clamp(min=1), torch.zeros_like(i))  # (G, P)
-        candidate = (g_cat[:, None] == p_cat[None]) & ~g_crowd[:, None] & (i > 0)
-        match = candidate & (iou > 0.5)  # (G, P): at most one True per row and per column
-        g_matched, p_matched = match.any(1), match.any(0)
-
-        # one crowd segment per category (the last listed, as panopticapi's dict keeps it)
-        crowd_of = {int(c): k for k, c in enumerate(g_cat.tolist()) if bool(g_crowd[k])}
-        crowd_row = torch.tensor([crowd_of.get(int(c), G) for c in p_cat.tolist()], dtype=torch.int64, device=device)
-        crowd_inter = torch.where(crowd_row < G, inter[crowd_row, torch.arange(P, device=device)],
-                                  torch.zeros_like(on_void)) if P else on_void  # (P,)
-        ignored = (on_void + crowd_inter).double() / p_area.double().clamp(min=1) > 0.5  # (P,)
-
-        tp_cat = g_cat[g_matched].tolist()
-        tp_iou = iou[match].tolist()  # row-major: the same order as the matched gt rows
-        for cid, value in zip(tp_cat, tp_iou):
-            self._add(cid, "tp", 1)
-            self._add(cid, "iou", value)
-        for cid in g_cat[~g_matched & ~g_crowd].tolist():
-            self._add(cid, "fn", 1)
-        for cid in p_cat[~p_matched & ~ignored].tolist():
-            self._add(cid, "fp", 1)
-        return self
-
-    def average(self, categories: Mapping, isthing: bool | None = None) -> tuple[dict, dict]:
-        """Mean PQ / SQ / RQ over the categories (of one kind) that appear; and the per-category values."""
-        kinds = _check_categories(categories)
-        pq = sq = rq = 0.0
-        n = 0
-        per_class = {}
-        for cid, thing in kinds.items():
-            if isthing is not None and thing != isthing:
-                continue
-            e = self.per_category.get(cid, {"tp": 0, "fp": 0, "fn": 0, "iou": 0.0})
-            tp, fp, fn, iou = e["tp"], e["fp"], e["fn"], e["iou"]
-            if tp + fp + fn == 0:
-                per_class[cid] = {"pq": 0.0, "sq": 0.0, "rq": 0.0}
-                continue
-            n += 1
-            denom = tp + 0.5 * fp + 0.5 * fn
-            per_class[cid] = {"pq": iou / denom, "sq": iou / tp if tp else 0.0, "rq": tp / denom}
-            pq, sq, rq = pq + per_class[cid]["pq"], sq + per_class[cid]["sq"], rq + per_class[cid]["rq"]
-        if n == 0:  # panopticapi divides by zero here; we report zeros with n = 0
-            return {"pq": 0.0, "sq": 0.0, "rq": 0.0, "n": 0}, per_class
-        return {"pq": pq / n, "sq": sq / n, "rq": rq / n, "n": n}, per_class
-
-    def summary(self, categories: Mapping) -> dict:
-        """``{"All", "Things", "Stuff": {"pq", "sq", "rq", "n"}, "per_class": {...}}``."""
-        results = {}
-        for name, isthing in GROUPS:
-            results[name], per_class = self.average(categories, isthing)
-            if name == "All":
-                results["per_class"] = per_class
-        return results
-
-
-def _as_images(pred_ids, pred_segments, gt_ids, gt_segments) -> list[tuple]:
-    """One image (Tensor[H, W] ids, list of dicts) or many (lists of those, or Tensor[B, H, W])."""
-    single = isinstance(pred_ids, Tensor) and pred_ids.dim() == 2
-    if single:
-        return [(pred_ids, pred_segments, gt_ids, gt_segments)]
-    if isinstance(pred_ids, Tensor) and pred_ids.dim() == 3:
-        pred_ids = list(pred_ids)
-    if isinstance(gt_ids, Tensor) and gt_ids.dim() == 3:
-        gt_ids = list(gt_ids)
-    if not isinstance(pred_ids, (list, tuple)):
-        raise ValueError(f"pred_ids must be Tensor[H, W], Tensor[B, H, W] or a list of Tensor[H, W], "
-                         f"got {_describe(pred_ids)}")
-    for name, value in (("gt_ids", gt_ids), ("pred_segments", pred_segments), ("gt_segments", gt_segments)):
-        if not isinstance(value, (list, tuple)) or len(value) != len(pred_ids):
-            got = f"{type(value).__name__} of length {len(value)}" if isinstance(value, (list, tuple)) else _describe(value)
-            raise ValueError(f"{name} must be a list with one entry per image ({len(pred_ids)}) when pred_ids is a "
-                             f"list, got {got}")
-    if not pred_ids:
-        raise ValueError("pred_ids must hold at least one image, got an empty list")
-    return list(zip(pred_ids, pred_segments, gt_ids, gt_segments))
-
-
-def panoptic_quality(pred_ids: Tensor | Sequence[Tensor], pred_segments: Sequence, gt_ids: Tensor | Sequence[Tensor],
-                     gt_segments: Sequence, categories: Mapping[int, Mapping], void_id: int = 0) -> dict:
+def panoptic_quality(pred_ids: Tensor | Sequence[Tensor], pred_segments: Sequence,
+                     gt_ids: Tensor | Sequence[Tensor], gt_segments: Sequence,
+                     categories: Mapping[int, Mapping], void_id: int = 0) -> dict:
     """Panoptic quality PQ = SQ × RQ of a predicted panoptic segmentation.
 
     Args:
@@ -264,93 +67,172 @@ def panoptic_quality(pred_ids: Tensor | Sequence[Tensor], pred_segments: Sequenc
         over all images before averaging. Same as panopticapi's ``pq_compute``, except that a
         group with no category present gives zeros (n = 0) instead of dividing by zero.
     """
+    return match_counts(pred_ids, pred_segments, gt_ids, gt_segments, categories,
+                        void_id).summary(categories)
+
+
+def match_counts(pred_ids: Tensor | Sequence[Tensor], pred_segments: Sequence,
+                 gt_ids: Tensor | Sequence[Tensor], gt_segments: Sequence,
+                 categories: Mapping[int, Mapping], void_id: int = 0) -> PQStat:
+    """TP / FP / FN / summed IoU per category of one image or a batch, as a ``PQStat``."""
+    kinds = _checks.check_categories(categories)
+    void_id = _checks.check_void_id(void_id)
+    images, batched = _checks.as_images(pred_ids, pred_segments, gt_ids, gt_segments)
+    checked = [_checks.check_image(*image, kinds, void_id, b if batched else None)
+               for b, image in enumerate(images)]
+    cat_index = {cid: k for k, cid in enumerate(kinds)}
+    counts = torch.zeros(4, len(kinds), dtype=torch.float64)  # (4, K): tp, fp, fn, sum of IoUs
+    for group in _groups(checked):
+        counts += _count(checked, group, cat_index, void_id, batched)
     stat = PQStat()
-    for pred, pred_seg, gt, gt_seg in _as_images(pred_ids, pred_segments, gt_ids, gt_segments):
-        stat.update(pred, pred_seg, gt, gt_seg, categories, void_id)
-    return stat.summary(categories)
+    for cid, (tp, fp, fn, iou) in zip(kinds, counts.T.tolist(), strict=True):
+        if tp + fp + fn:
+            stat.add(cid, tp=int(tp), fp=int(fp), fn=int(fn), iou=iou)
+    return stat
 
 
-def panoptic_quality_loop(pred_ids: Tensor | Sequence[Tensor], pred_segments: Sequence,
-                          gt_ids: Tensor | Sequence[Tensor], gt_segments: Sequence,
-                          categories: Mapping[int, Mapping], void_id: int = 0) -> dict:
-    """The slow, literal version: panopticapi's ``pq_compute_single_core`` with numpy and loops.
+def _groups(checked: list[tuple]) -> Iterator[list[int]]:
+    """Consecutive images whose pixels and table fit MAX_PIXELS and MAX_TABLE (>= 1 image each)."""
+    group: list[int] = []
+    pixels = rows = cols = 0
+    for b, (pred_ids, pred, _, gt) in enumerate(checked):
+        p, r, c = pred_ids.numel(), rows + len(gt.ids) + 1, max(cols, len(pred.ids) + 2)
+        if group and (pixels + p > MAX_PIXELS or (r + 1) * c > MAX_TABLE):
+            yield group
+            group, pixels, r, c = [], 0, len(gt.ids) + 1, len(pred.ids) + 2
+        group.append(b)
+        pixels, rows, cols = pixels + p, r, c
+    yield group
 
-    Same arguments and result as ``panoptic_quality``; gt areas are counted from ``gt_ids``
-    (panopticapi reads them from the JSON, which holds the same numbers).
+
+def _lookup(ids: Tensor, sizes: list[int], span: int, table_ids: list[int],
+            table_values: list[int], missing: int, dtype: torch.dtype) -> Tensor:
+    """Per pixel, ``table_values[j]`` where its (image b, id) is ``table_ids[j] = b * span + id``,
+    else ``missing``: Tensor[N] of ``dtype``.
+
+    ``ids``: the n = len(sizes) maps flattened and joined, Tensor[N] of ids in [0, span). A
+    dense look-up table of the n * span keys when that is not much more than the pixels,
+    else a binary search in the sorted ``table_ids``.
     """
-    kinds = _check_categories(categories)
-    stats: dict[int, dict[str, float]] = {}
+    n, device = len(sizes), ids.device
+    keys = torch.tensor(table_ids, dtype=torch.int64, device=device)
+    values = torch.tensor(table_values, dtype=dtype, device=device)
+    dense = n * span <= max(2 * ids.numel(), 1 << 16)
+    if dense and len(set(sizes)) == 1:  # maps of one size: image b reads row b of the table
+        lut = torch.full((n, span), missing, dtype=dtype, device=device)  # (n, span)
+        lut.view(-1)[keys] = values
+        return lut.gather(1, ids.view(n, sizes[0])).view(-1)  # (n, H * W) -> (N,)
+    if n > 1:  # image b's id -> b * span + id, a key of its own
+        offsets = torch.arange(0, n * span, span, device=device)  # (n,)
+        ids = ids + offsets.repeat_interleave(torch.tensor(sizes, device=device),
+                                              output_size=ids.numel())  # (N,)
+    if dense:
+        lut = torch.full((n * span,), missing, dtype=dtype, device=device)  # (n * span,)
+        lut[keys] = values
+        return lut.index_select(0, ids)  # a plain gather: faster than lut[ids] on the CPU
+    keys, order = torch.sort(keys)
+    pos = torch.searchsorted(keys, ids).clamp_(max=len(table_ids) - 1)  # (N,)
+    return torch.where(keys[pos] == ids, values[order][pos], missing)
 
-    def stat(cid: int) -> dict[str, float]:
-        return stats.setdefault(cid, {"tp": 0, "fp": 0, "fn": 0, "iou": 0.0})
 
-    for pred, pred_seg, gt, gt_seg in _as_images(pred_ids, pred_segments, gt_ids, gt_segments):
-        pred, pred_seg, gt, gt_seg, void_id = _check_image(pred, pred_seg, gt, gt_seg, categories, void_id)
-        known = torch.tensor([int(el["id"]) for el in gt_seg] + [void_id], device=gt.device)
-        if not bool(torch.isin(gt, known).all()):  # panopticapi reads gt areas from the JSON instead
-            unknown = int(gt[~torch.isin(gt, known)][0])
-            raise ValueError(f"gt_ids contains segment id {unknown}, which gt_segments does not list (and is not void_id)")
-        if gt.numel() == 0:
-            continue  # an empty image has no segments
-        pan_pred = pred.cpu().numpy().astype(np.int64)
-        pan_gt = gt.cpu().numpy().astype(np.int64)
-        gt_segms = {int(el["id"]): dict(el, area=0) for el in gt_seg}
-        pred_segms = {int(el["id"]): dict(el) for el in pred_seg}
-        for label, count in zip(*np.unique(pan_gt, return_counts=True)):
-            if int(label) in gt_segms:
-                gt_segms[int(label)]["area"] = int(count)
-        pred_labels_set = set(pred_segms)
-        for label, count in zip(*np.unique(pan_pred, return_counts=True)):
-            if int(label) not in pred_segms:
-                if label == void_id:
-                    continue
-                raise ValueError(f"pred_ids contains segment id {int(label)}, which pred_segments does not list")
-            pred_segms[int(label)]["area"] = int(count)
-            pred_labels_set.remove(int(label))
-        if pred_labels_set:
-            raise ValueError(f"pred_segments lists segment id {min(pred_labels_set)}, which pred_ids does not contain")
+def _count(checked: list[tuple], group: list[int], cat_index: dict[int, int], void_id: int,
+           batched: bool) -> Tensor:
+    """Tensor[4, K] float64: TP, FP, FN and the sum of matched IoUs per category, for ``group``."""
+    def explain() -> None:  # the histogram found a bad id: say which image and which id
+        for b in group:
+            _checks.check_values(*checked[b], void_id, b if batched else None)
+        raise AssertionError("panoptic_quality: a bad segment id was found, then not")
 
-        offset = int(max(pan_pred.max(), void_id)) + 1
-        gt_pred_map = {}
-        for label, intersection in zip(*np.unique(pan_gt * offset + pan_pred, return_counts=True)):
-            gt_pred_map[(int(label) // offset, int(label) % offset)] = int(intersection)
+    device = checked[group[0]][2].device
+    preds = [checked[b][1] for b in group]
+    gts = [checked[b][3] for b in group]
+    pred_flat = torch.cat([checked[b][0].to(device).reshape(-1) for b in group]).long()  # (N,)
+    gt_flat = torch.cat([checked[b][2].to(device).reshape(-1) for b in group]).long()  # (N,)
+    lo = hi = 0
+    if pred_flat.numel():
+        lo_p, hi_p, lo_g, hi_g = torch.stack([*pred_flat.aminmax(), *gt_flat.aminmax()]).tolist()
+        lo, hi = min(lo_p, lo_g), max(hi_p, hi_g)
+    if lo < 0:
+        explain()
+    span = max(hi, void_id, *(i for s in preds + gts for i in s.ids)) + 1  # ids lie in [0, span)
+    if len(group) > 1 and len(group) * span >= 1 << 62:  # keys b * span + id would overflow
+        return sum(_count(checked, [b], cat_index, void_id, batched) for b in group)
+    sizes = [checked[b][0].numel() for b in group]
+    inter = _intersections(pred_flat, gt_flat, sizes, preds, gts, void_id, span, explain)
+    return _tally(inter, preds, gts, cat_index, void_id, explain)
 
-        gt_matched, pred_matched = set(), set()
-        for (gt_label, pred_label), intersection in gt_pred_map.items():
-            if gt_label not in gt_segms or pred_label not in pred_segms:
-                continue
-            if gt_segms[gt_label].get("iscrowd", 0) == 1:
-                continue
-            if gt_segms[gt_label]["category_id"] != pred_segms[pred_label]["category_id"]:
-                continue
-            union = (pred_segms[pred_label]["area"] + gt_segms[gt_label]["area"] - intersection
-                     - gt_pred_map.get((void_id, pred_label), 0))
-            iou = intersection / union
-            if iou > 0.5:
-                stat(gt_segms[gt_label]["category_id"])["tp"] += 1
-                stat(gt_segms[gt_label]["category_id"])["iou"] += iou
-                gt_matched.add(gt_label)
-                pred_matched.add(pred_label)
 
-        crowd_labels_dict = {}
-        for gt_label, gt_info in gt_segms.items():
-            if gt_label in gt_matched:
-                continue
-            if gt_info.get("iscrowd", 0) == 1:  # crowd segments are ignored
-                crowd_labels_dict[gt_info["category_id"]] = gt_label
-                continue
-            stat(gt_info["category_id"])["fn"] += 1
+def _intersections(pred_flat: Tensor, gt_flat: Tensor, sizes: list[int], preds: list, gts: list,
+                   void_id: int, span: int, explain: Callable) -> Tensor:
+    """The joint histogram of a group of n images: Tensor[R', P + 1] int64, on the CPU.
 
-        for pred_label, pred_info in pred_segms.items():
-            if pred_label in pred_matched:
-                continue
-            intersection = gt_pred_map.get((void_id, pred_label), 0)  # on void
-            if pred_info["category_id"] in crowd_labels_dict:  # plus on a crowd of its category
-                intersection += gt_pred_map.get((crowd_labels_dict[pred_info["category_id"]], pred_label), 0)
-            if intersection / pred_info["area"] > 0.5:
-                continue
-            stat(pred_info["category_id"])["fp"] += 1
+    Rows: image b's gt segments in their listed order, then its void row (R' rows in all).
+    Columns: the predicted segments of the row's image in their listed order (P at most),
+    then void. ``pred_flat``, ``gt_flat``: the n maps flattened and joined, Tensor[N].
+    """
+    P = max(len(s.ids) for s in preds)
+    C = P + 2  # column P + 1: a pred id that pred_segments does not list
+    R = sum(len(s.ids) + 1 for s in gts) + 1  # the last row: a gt id not listed
+    p_keys = [b * span + i for b, s in enumerate(preds) for i in (*s.ids, void_id)]
+    p_cols = [c for s in preds for c in (*range(len(s.ids)), P)]
+    g_keys = [b * span + i for b, s in enumerate(gts) for i in (*s.ids, void_id)]
+    g_rows = list(range(0, (R - 1) * C, C))  # row r -> r * C: a pair's bin is then row + col
+    dtype = torch.int32 if R * C < 1 << 31 else torch.int64  # bins: int32 halves the traffic
+    col = _lookup(pred_flat, sizes, span, p_keys, p_cols, C - 1, dtype)  # (N,) in [0, C)
+    row = _lookup(gt_flat, sizes, span, g_keys, g_rows, (R - 1) * C, dtype)  # (N,) row * C
+    joint = torch.bincount(row.add_(col), minlength=R * C).view(R, C).cpu()  # (R, C)
+    if bool(joint[R - 1].any()) or bool(joint[:, C - 1].any()):
+        explain()  # an id that its list does not hold
+    return joint[:R - 1, :C - 1]
 
-    result = PQStat()
-    result.per_category = stats
-    return result.summary({cid: {"isthing": int(t)} for cid, t in kinds.items()})
+
+def _tally(inter: Tensor, preds: list, gts: list, cat_index: dict[int, int], void_id: int,
+           explain: Callable) -> Tensor:
+    """TP, FP, FN and summed IoU per category from the joint histogram: Tensor[4, K] float64.
+
+    Everything here is one entry per row, per column or per (row, column) of ``inter``
+    (Tensor[R', P + 1]): small, on the CPU.
+    """
+    n, K, P = len(preds), len(cat_index), inter.shape[1] - 1
+    row_img = torch.repeat_interleave(torch.arange(n), torch.tensor([len(s.ids) + 1 for s in gts]))
+    void_rows = torch.tensor([len(s.ids) + 1 for s in gts]).cumsum(0) - 1  # (n,)
+    g_id = torch.tensor([i for s in gts for i in (*s.ids, void_id)])  # (R',)
+    g_cat = torch.tensor([c for s in gts for c in (*(cat_index[i] for i in s.category_ids), -1)])
+    g_crowd = torch.tensor([c == 1 for s in gts for c in (*s.iscrowd, 0)])  # (R',)
+    p_cat = torch.tensor([[cat_index[c] for c in s.category_ids] + [-2] * (P + 1 - len(s.ids))
+                          for s in preds]).view(n, P + 1)  # (n, P + 1); -2: no segment
+
+    p_area = torch.zeros(n, P + 1, dtype=torch.int64).index_add_(0, row_img, inter)  # (n, P + 1)
+    if bool(((p_cat >= 0) & (p_area == 0)).any()):
+        explain()  # a listed prediction with no pixel
+    on_void = inter[void_rows]  # (n, P + 1) prediction pixels on ground-truth void
+    g_area = inter.sum(1)  # (R',)
+    union = p_area[row_img] + g_area[:, None] - inter - on_void[row_img]  # (R', P + 1)
+    same = (g_cat[:, None] == p_cat[row_img]) & ~g_crowd[:, None]  # (R', P + 1)
+    match = same & (2 * inter > union)  # IoU > 0.5: at most one per row and per column
+    rows, cols = match.nonzero(as_tuple=True)
+    for key in (g_id, row_img):  # matches by image, then gt id: the order of panopticapi's sum
+        order = torch.argsort(key[rows], stable=True)
+        rows, cols = rows[order], cols[order]
+    iou = inter[rows, cols].double() / union[rows, cols].double()  # (TP,)
+    tp_cat = g_cat[rows]
+    g_matched = torch.zeros(len(g_cat), dtype=torch.bool)
+    g_matched[rows] = True
+    p_matched = torch.zeros(n, P + 1, dtype=torch.bool)
+    p_matched[row_img[rows], cols] = True
+    fn_cat = g_cat[~g_matched & ~g_crowd & (g_cat >= 0)]
+
+    # an unmatched prediction is ignored when most of it lies on void plus the crowd region
+    # of its own category (the last crowd segment listed, as panopticapi's dict keeps it)
+    crowd_rows = g_crowd.nonzero().flatten()
+    crowd_of = torch.full((n * K,), -1, dtype=torch.int64).scatter_reduce_(
+        0, row_img[crowd_rows] * K + g_cat[crowd_rows], crowd_rows, "amax")  # (n * K,)
+    crowd_row = crowd_of[torch.arange(n)[:, None] * K + p_cat.clamp(min=0)]  # (n, P + 1)
+    on_crowd = torch.where(crowd_row >= 0, inter[crowd_row.clamp(min=0), torch.arange(P + 1)], 0)
+    ignored = 2 * (on_void + on_crowd) > p_area  # (n, P + 1)
+    fp_cat = p_cat[(p_cat >= 0) & ~p_matched & ~ignored]
+
+    return torch.stack([torch.bincount(tp_cat, minlength=K).double(),
+                        torch.bincount(fp_cat, minlength=K).double(),
+                        torch.bincount(fn_cat, minlength=K).double(),
+                        torch.bincount(tp_cat, weights=iou, minlength=K).double()])  # (4, K)

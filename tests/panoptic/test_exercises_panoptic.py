@@ -101,7 +101,10 @@ def test_match_explains_wrong_solutions(capsys):
     assert "same category_id" in verdict(capsys)
     assert check_match_segments(lambda *a: match_segments(*a, strict=False)) is False
     assert "IoU > 0.5, strictly" in verdict(capsys)
-    assert check_match_segments(lambda *a: {k: v / 2 for k, v in match_segments(*a).items()}) is False
+    def half_iou(*a):
+        return {k: v / 2 for k, v in match_segments(*a).items()}
+
+    assert check_match_segments(half_iou) is False
     assert "counted in pixels" in verdict(capsys)
     assert check_match_segments(lambda *a: {}) is False
     assert "wrong matches" in verdict(capsys)
@@ -126,7 +129,8 @@ def test_fusion_explains_wrong_solutions(capsys):
     assert "already taken" in verdict(capsys)
     assert check_panoptic_fusion(lambda i, s: panoptic_fusion(i, s, score_threshold=0.0)) is False
     assert "below 0.5" in verdict(capsys)
-    assert check_panoptic_fusion(lambda i, s: panoptic_fusion(i, s, stuff_area_threshold=0)) is False
+    assert check_panoptic_fusion(
+        lambda i, s: panoptic_fusion(i, s, stuff_area_threshold=0)) is False
     assert "fewer than 16" in verdict(capsys)
     assert check_panoptic_fusion(lambda i, s: panoptic_fusion(i, s, thing_ids=())) is False
     assert "only stuff classes" in verdict(capsys)
