@@ -1,6 +1,6 @@
 """In-network upsampling (lecture: semantic segmentation, lesson 02), each equal to torch.
 
-* ``nearest_upsample``, ``bed_of_nails_upsample`` — copy values (nearest.py)
+* ``nearest_upsample`` (``scale_factor`` or ``size``), ``bed_of_nails_upsample`` — copy values
 * ``bilinear_sample`` (the primitive RoI Align reuses), ``bilinear_upsample`` (bilinear.py)
 * ``max_pool2d_with_indices``, ``max_unpool2d`` — remember the max positions (unpool.py)
 * ``conv_transpose2d`` — learnable upsampling, a.k.a. deconvolution (transposed.py)

@@ -34,8 +34,8 @@ def _row(name: str, ours, reference, repeat: int, note: str) -> dict:
     t_ref = statistics.median(p[1] for p in pairs)
     ratio = t_ours / t_ref
     flag = "" if ratio <= 3 else " — SLOWER THAN 3× TORCH"
-    return {"benchmark": name, "ours": f"{t_ours * 1e3:.2f} ms", "reference": f"{t_ref * 1e3:.2f} ms",
-            "ratio": ratio, "note": note + flag}
+    return {"benchmark": name, "ours": f"{t_ours * 1e3:.2f} ms",
+            "reference": f"{t_ref * 1e3:.2f} ms", "ratio": ratio, "note": note + flag}
 
 
 def bench(quick: bool) -> list[dict]:

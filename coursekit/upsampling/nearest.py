@@ -12,8 +12,8 @@ cells"::
 puts zeros elsewhere (the unpooling one gets from max unpooling when the maximum
 is always in the corner).
 
-The small argument checks shared by the whole ``coursekit.upsampling`` package
-(``require_4d``, ``int_pair``) live here, in the first module of the lesson.
+Argument checks come from ``coursekit.validators`` (``require_dim``, ``int_pair``), the
+vocabulary every module of the library shares.
 """
 
 from __future__ import annotations
@@ -21,51 +21,77 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from coursekit.validators import int_pair, require_dim
 
-def shape_str(t: Tensor) -> str:
-    """``Tensor[2, 3, 4]`` — how error messages name a tensor's shape."""
-    return "Tensor[" + ", ".join(str(s) for s in t.shape) + "]"
+__all__ = ["bed_of_nails_upsample", "nearest_upsample"]
 
-
-def require_4d(t: object, name: str) -> Tensor:
-    """Raise unless ``t`` is a 4-D tensor ``Tensor[N, C, H, W]``."""
-    if not isinstance(t, Tensor):
-        raise TypeError(f"{name} must be a Tensor[N, C, H, W], got {type(t).__name__}")
-    if t.dim() != 4:
-        raise ValueError(f"{name} must be Tensor[N, C, H, W] (4-D), got {shape_str(t)}")
-    return t
+NCHW = "Tensor[N, C, H, W] (4-D)"  # how every upsampling function names its 4-D input
 
 
-def int_pair(value: object, name: str, minimum: int = 1) -> tuple[int, int]:
-    """``2 -> (2, 2)``, ``(2, 3) -> (2, 3)``; integers ``>= minimum`` only."""
-    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if any(v < minimum for v in pair):
-        what = "positive" if minimum == 1 else f">= {minimum}"
-        raise ValueError(f"{name} must be {what}, got {value!r}")
-    return pair  # type: ignore[return-value]
+def _source_index(n_in: int, n_out: int, scale_factor: int | None, like: Tensor) -> Tensor:
+    """int64 Tensor[n_out]: the input row (or column) each output row copies, as torch picks it.
+
+    ``src = min(floor(dst * scale), n_in - 1)`` with ``scale = 1 / scale_factor`` when a
+    scale factor is given, else ``n_in / n_out``. ``i / s`` is exact on paper but not in
+    floating point, and torch rounds its own way: the scale and the product are float32
+    numbers (``(float)(1.0 / s)``, ``(float)n_in / n_out``), so for ``s = 41`` the output
+    row 41 reads row ``floor(41 * float32(1 / 41)) = floor(0.99999994) = 0``, not 1.
+    We reproduce that arithmetic (``F.interpolate(mode="nearest")`` on CUDA for every
+    dtype, on the CPU for float32, float16, bfloat16 and uint8: equal for every factor
+    1..64 and every size tested). For a float64 tensor on the CPU torch computes in
+    float64 (then rounds the product to float32 before the floor), and so do we; its
+    CPU kernel is not consistent there (a small tensor whose other axis keeps its size
+    may take its float32 path, and its backward always does), so float64 agrees with
+    torch's forward for ``(s, s)`` factors and most sizes, not for every shape. An axis
+    whose size does not change is copied as it is.
+    """
+    if n_out == n_in:
+        return torch.arange(n_out, device=like.device)
+    cpu_double = like.dtype == torch.float64 and like.device.type == "cpu"
+    dtype = torch.float64 if cpu_double else torch.float32
+    if scale_factor is not None:
+        scale = torch.tensor(1.0 / scale_factor, dtype=dtype)  # (float)(1.0 / s)
+    else:
+        scale = torch.tensor(n_in, dtype=dtype) / n_out  # (float)n_in / n_out, rounded once
+    dst = torch.arange(n_out, dtype=dtype, device=like.device)  # exact below 2**24
+    src = (dst * scale.to(like.device)).to(torch.float32)  # (n_out,) torch's floorf(...) argument
+    return src.floor().long().clamp(max=n_in - 1)
 
 
-def nearest_upsample(x: Tensor, scale_factor: int | tuple[int, int]) -> Tensor:
+def nearest_upsample(x: Tensor, scale_factor: int | tuple[int, int] | None = None,
+                     size: int | tuple[int, int] | None = None) -> Tensor:
     """Copy every pixel into an s×s block: ``out[i, j] = x[floor(i / sh), floor(j / sw)]``.
 
     Args:
-        x: Tensor[N, C, H, W].
-        scale_factor: int ``s`` or ``(sh, sw)``, positive integers.
+        x: Tensor[N, C, H, W], any dtype (values are only copied).
+        scale_factor: int ``s`` or ``(sh, sw)``, positive integers; output
+            Tensor[N, C, H * sh, W * sw].
+        size: ``H_out`` or ``(H_out, W_out)``, positive ints, instead of ``scale_factor``
+            (give exactly one): ``out[i, j] = x[floor(i * H / H_out), floor(j * W / W_out)]``,
+            which also shrinks when ``H_out < H``.
 
     Returns:
-        Tensor[N, C, H * sh, W * sw], same device and dtype as ``x``.
+        Tensor[N, C, H_out, W_out], same device and dtype as ``x``.
 
-    Same as ``F.interpolate(x, scale_factor=s, mode="nearest")`` for integer factors
-    (forward and backward); tested in tests/upsampling/test_nearest.py.
+    Same as ``F.interpolate(x, size, scale_factor, mode="nearest")`` with integer
+    factors, forward and backward, including torch's float32 rounding of ``i / s``
+    (``_source_index``); tested in tests/upsampling/test_nearest.py for every
+    scale factor 1..64 and many sizes.
     """
-    require_4d(x, "x")
-    sh, sw = int_pair(scale_factor, "scale_factor")
+    require_dim(x, "x", 4, NCHW)
+    if (size is None) == (scale_factor is None):
+        raise ValueError("give exactly one of scale_factor and size, got "
+                         + ("both" if size is not None else "neither"))
     H, W = x.shape[-2:]
-    rows = torch.arange(H * sh, device=x.device) // sh  # (H*sh,) source row of each output row
-    cols = torch.arange(W * sw, device=x.device) // sw  # (W*sw,)
-    return x[:, :, rows[:, None], cols[None, :]]  # (N, C, H*sh, W*sw)
+    if size is not None:
+        Ho, Wo = int_pair(size, "size")
+        rows = _source_index(H, Ho, None, x)  # (H_out,) source row of each output row
+        cols = _source_index(W, Wo, None, x)  # (W_out,)
+    else:
+        sh, sw = int_pair(scale_factor, "scale_factor")
+        rows = _source_index(H, H * sh, sh, x)  # (H*sh,)
+        cols = _source_index(W, W * sw, sw, x)  # (W*sw,)
+    return x[:, :, rows[:, None], cols[None, :]]  # (N, C, H_out, W_out)
 
 
 def bed_of_nails_upsample(x: Tensor, scale_factor: int | tuple[int, int]) -> Tensor:
@@ -88,7 +114,7 @@ def bed_of_nails_upsample(x: Tensor, scale_factor: int | tuple[int, int]) -> Ten
         s×s filter that is 1 in its top-left corner and 0 elsewhere; tested
         (hand-computed) in tests/upsampling/test_nearest.py.
     """
-    require_4d(x, "x")
+    require_dim(x, "x", 4, NCHW)
     sh, sw = int_pair(scale_factor, "scale_factor")
     N, C, H, W = x.shape
     out = x.new_zeros(N, C, H * sh, W * sw)  # (N, C, H*sh, W*sw)

@@ -19,11 +19,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from coursekit.upsampling.nearest import int_pair, require_4d, shape_str
+from coursekit.upsampling.nearest import NCHW
+from coursekit.validators import describe, int_pair, require_dim, shape_str
 
 
-def max_pool2d_with_indices(x: Tensor, kernel_size: int | tuple[int, int],
-                            stride: int | tuple[int, int] | None = None) -> tuple[Tensor, Tensor]:
+def max_pool2d_with_indices(
+    x: Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+) -> tuple[Tensor, Tensor]:
     """Max pooling that also returns where each maximum came from.
 
     ``y[n, c, i, j] = max over the window x[n, c, i*sh : i*sh + kh, j*sw : j*sw + kw]`` and
@@ -41,12 +43,13 @@ def max_pool2d_with_indices(x: Tensor, kernel_size: int | tuple[int, int],
         ``F.max_pool2d(x, kernel_size, stride, return_indices=True)`` (forward and
         backward); tested in tests/upsampling/test_unpool.py.
     """
-    require_4d(x, "x")
+    require_dim(x, "x", 4, NCHW)
     kh, kw = int_pair(kernel_size, "kernel_size")
     sh, sw = int_pair(kernel_size if stride is None else stride, "stride")
     N, C, H, W = x.shape
     if kh > H or kw > W:
-        raise ValueError(f"kernel_size {(kh, kw)} is larger than the input plane {(H, W)} of x {shape_str(x)}")
+        raise ValueError(f"kernel_size {(kh, kw)} is larger than the input plane {(H, W)} "
+                         f"of x {shape_str(x)}")
     windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, Ho, Wo, kh, kw), a view
     Ho, Wo = windows.shape[2:4]
     y, k = windows.reshape(N, C, Ho, Wo, kh * kw).max(dim=-1)  # first max on ties; k in [0, kh*kw)
@@ -77,12 +80,13 @@ def max_unpool2d(x: Tensor, indices: Tensor, kernel_size: int | tuple[int, int],
         (stride < kernel) two values may remember the same position; which one lands
         there is unspecified, as in torch (its CPU loop keeps the last, CUDA any).
     """
-    require_4d(x, "x")
+    require_dim(x, "x", 4, NCHW)
     if not isinstance(indices, Tensor) or indices.dtype != torch.long:
-        raise TypeError("indices must be an int64 Tensor (from max_pool2d_with_indices), got "
-                        + (f"dtype {indices.dtype}" if isinstance(indices, Tensor) else type(indices).__name__))
+        raise TypeError("indices must be an int64 Tensor (from max_pool2d_with_indices), "
+                        f"got {describe(indices)}")
     if indices.shape != x.shape:
-        raise ValueError(f"indices must have the shape of x {shape_str(x)}, got {shape_str(indices)}")
+        raise ValueError(f"indices must have the shape of x {shape_str(x)}, "
+                         f"got {shape_str(indices)}")
     kh, kw = int_pair(kernel_size, "kernel_size")
     sh, sw = int_pair(kernel_size if stride is None else stride, "stride")
     N, C, H, W = x.shape
@@ -94,15 +98,17 @@ def max_unpool2d(x: Tensor, indices: Tensor, kernel_size: int | tuple[int, int],
         if len(size) == 4:
             size = size[2:]
         if len(size) != 2 or not all(isinstance(s, int) for s in size):
-            raise ValueError(f"output_size must be (H_out, W_out) or (N, C, H_out, W_out), got {output_size!r}")
-        for d, (s, base, st) in enumerate(zip(size, default, (sh, sw))):
+            raise ValueError("output_size must be (H_out, W_out) or (N, C, H_out, W_out), "
+                             f"got {output_size!r}")
+        for d, (s, base, st) in enumerate(zip(size, default, (sh, sw), strict=True)):
             if not base - st < s < base + st:
-                raise ValueError(f"output_size {output_size!r} is inconsistent with x {shape_str(x)}, kernel_size "
-                                 f"and stride: dim {d} must be strictly between {base - st} and {base + st}")
+                raise ValueError(f"output_size {output_size!r} is inconsistent with x "
+                                 f"{shape_str(x)}, kernel_size and stride: dim {d} must be "
+                                 f"strictly between {base - st} and {base + st}")
         Ho, Wo = size
     if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= Ho * Wo):
-        raise ValueError(f"indices must lie in [0, H_out * W_out) = [0, {Ho * Wo}), got values in "
-                         f"[{int(indices.min())}, {int(indices.max())}]")
+        raise ValueError(f"indices must lie in [0, H_out * W_out) = [0, {Ho * Wo}), got values "
+                         f"in [{int(indices.min())}, {int(indices.max())}]")
     out = x.new_zeros(N, C, Ho * Wo)  # (N, C, Ho*Wo) flat output planes
     out = out.scatter(2, indices.reshape(N, C, H * W), x.reshape(N, C, H * W))
     return out.view(N, C, Ho, Wo)

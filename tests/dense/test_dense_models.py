@@ -40,10 +40,17 @@ def test_build_unknown_name():
 def test_overfit_one_batch_depth_and_flow():
     torch.manual_seed(0)
     batch = render_batch(range(2), size=32)
-    for name, factor, loss_fn in [("depth", 3, lambda m, b: scale_invariant_loss(m(b.image)[:, 0], b.depth.log())),
-                                  ("flow", 2, lambda m, b: end_point_error(m(torch.cat([b.image, b.next_image], 1)), b.flow))]:
-        model = UNet(in_channels=3 if name == "depth" else 6, out_channels=1 if name == "depth" else 2, width=8, depth=2)
-        history = fit(model, lambda step: batch, loss_fn, steps=200, lr=5e-3, log_every=10, progress=False)
+    def depth_loss(m, b):
+        return scale_invariant_loss(m(b.image)[:, 0], b.depth.log())
+
+    def flow_loss(m, b):
+        return end_point_error(m(torch.cat([b.image, b.next_image], 1)), b.flow)
+
+    for name, factor, loss_fn in [("depth", 3, depth_loss), ("flow", 2, flow_loss)]:
+        model = UNet(in_channels=3 if name == "depth" else 6,
+                     out_channels=1 if name == "depth" else 2, width=8, depth=2)
+        history = fit(model, lambda step: batch, loss_fn, steps=200, lr=5e-3, log_every=10,
+                      progress=False)
         assert history["loss"][-1] < history["loss"][0] / factor, (name, history["loss"])
 
 
@@ -58,26 +65,40 @@ def test_quick_trainer_round_trip(tmp_path):
 
 
 SHIPPED = read_manifest()
+# 32 held-out scenes (seeds 2_000_000 ...; training uses 0, 1, 2, ...). The README and the
+# manifest quote the same models on 256 of them: depth AbsRel 0.041, RMSE 2.30 m, δ<1.25
+# 0.978; flow EPE 0.087 px (moving pixels 0.64 px). On these 32: AbsRel 0.0398, RMSE 2.15,
+# δ<1.25 0.981; EPE 0.0854 px, moving 0.638 px. The bars sit ~25 % above the shipped
+# errors, so a regression of the models, the metrics or the renderer fails here.
+QUALITY_SCENES = range(2_000_000, 2_000_032)
 
 
-@pytest.mark.skipif("depth" not in SHIPPED, reason="no shipped depth checkpoint (coursekit train depth)")
+@pytest.mark.skipif("depth" not in SHIPPED,
+                    reason="no shipped depth checkpoint (coursekit train depth)")
 def test_shipped_depth_quality():
     model, _ = load_dense_model("depth")
-    m = evaluate("depth", model, range(2_000_000, 2_000_032))
-    assert m["delta1"] >= 0.85 and m["abs_rel"] <= 0.15, m
+    m = evaluate("depth", model, QUALITY_SCENES)
+    assert m["abs_rel"] <= 0.05, m
+    assert m["delta1"] >= 0.97, m
+    assert m["rmse"] <= 2.7, m
 
 
-@pytest.mark.skipif("flow" not in SHIPPED, reason="no shipped flow checkpoint (coursekit train flow)")
-def test_shipped_flow_beats_zero_motion():
+@pytest.mark.skipif("flow" not in SHIPPED,
+                    reason="no shipped flow checkpoint (coursekit train flow)")
+def test_shipped_flow_quality():
     model, _ = load_dense_model("flow")
-    m = evaluate("flow", model, range(2_000_000, 2_000_032))
-    assert m["epe_moving"] <= 0.5 * m["epe_moving_zero_flow"], m
+    m = evaluate("flow", model, QUALITY_SCENES)
+    assert m["epe"] <= 0.11, m
+    assert m["epe_moving"] <= 0.8, m
+    assert m["1px"] >= 0.97, m
+    assert m["epe_moving"] <= 0.5 * m["epe_moving_zero_flow"], m  # and far from "nothing moves"
 
 
 @pytest.mark.parametrize("name", ["depth", "flow"])
 def test_evaluate_does_not_depend_on_batch_size(name):
     torch.manual_seed(0)
-    model = UNet(**{**CONFIGS[name], "width": 8, "depth": 2})  # untrained: errors are large and uneven
+    # untrained: errors are large and uneven
+    model = UNet(**{**CONFIGS[name], "width": 8, "depth": 2})
     whole = evaluate(name, model, range(6), size=32, batch_size=6)
     batched = evaluate(name, model, range(6), size=32, batch_size=4)  # 4 + 2 scenes
     assert whole.keys() == batched.keys()

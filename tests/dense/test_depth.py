@@ -18,18 +18,23 @@ def test_hand_computed_loss():
 @pytest.mark.parametrize("lam", [0.0, 0.5, 1.0])
 def test_matches_literal_loop_float64(shape, lam):
     pred, target = torch.randn(shape, dtype=torch.float64), torch.randn(shape, dtype=torch.float64)
-    assert scale_invariant_loss(pred, target, lam=lam).item() == pytest.approx(scale_invariant_loss_loop(pred, target, lam), rel=1e-12)
+    expected = scale_invariant_loss_loop(pred, target, lam)
+    assert scale_invariant_loss(pred, target, lam=lam).item() == pytest.approx(expected, rel=1e-12)
 
 
 def test_lambda_one_ignores_global_scale():
-    pred, target = torch.randn(2, 5, 5, dtype=torch.float64), torch.randn(2, 5, 5, dtype=torch.float64)
+    pred = torch.randn(2, 5, 5, dtype=torch.float64)
+    target = torch.randn(2, 5, 5, dtype=torch.float64)
     scaled = pred + math.log(3.0)  # every depth × 3
-    torch.testing.assert_close(scale_invariant_loss(scaled, target, lam=1.0), scale_invariant_loss(pred, target, lam=1.0))
-    assert scale_invariant_loss(scaled, target, lam=0.0) != scale_invariant_loss(pred, target, lam=0.0)
+    torch.testing.assert_close(scale_invariant_loss(scaled, target, lam=1.0),
+                               scale_invariant_loss(pred, target, lam=1.0))
+    plain = scale_invariant_loss(pred, target, lam=0.0)
+    assert scale_invariant_loss(scaled, target, lam=0.0) != plain
 
 
 def test_mask_equals_selecting_pixels():
-    pred, target = torch.randn(1, 4, 4, dtype=torch.float64), torch.randn(1, 4, 4, dtype=torch.float64)
+    pred = torch.randn(1, 4, 4, dtype=torch.float64)
+    target = torch.randn(1, 4, 4, dtype=torch.float64)
     mask = torch.zeros(1, 4, 4, dtype=torch.bool)
     mask[0, :2] = True
     expected = scale_invariant_loss_loop(pred[:, :2], target[:, :2], 0.5)
@@ -69,14 +74,29 @@ def test_metrics_perfect_and_masked():
     assert depth_metrics(bad, t, mask)["abs_rel"] == 0
 
 
+Z = torch.zeros
+
+
 @pytest.mark.parametrize("call, exc, msg", [
-    (lambda: scale_invariant_loss(torch.zeros(2, 2), torch.zeros(2, 3)), ValueError, "same shape"),
-    (lambda: scale_invariant_loss(torch.zeros(2, 2), torch.zeros(2, 2), lam=2), ValueError, "lam must be in"),
-    (lambda: scale_invariant_loss(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)), ValueError, "pred_log must be Tensor"),
-    (lambda: scale_invariant_loss(torch.zeros(2, 2, dtype=torch.long), torch.zeros(2, 2)), TypeError, "pred_log must be a floating"),
-    (lambda: scale_invariant_loss(torch.zeros(2, 2), torch.zeros(2, 2), torch.ones(2, 2)), TypeError, "mask must be a bool"),
-    (lambda: depth_metrics(torch.zeros(2), torch.ones(2)), ValueError, "must be positive"),
-    (lambda: depth_metrics(torch.ones(2), torch.ones(2), torch.zeros(2, dtype=torch.bool)), ValueError, "no pixel"),
+    (lambda: scale_invariant_loss(Z(2, 2), Z(2, 3)), ValueError,
+     r"pred_log and target_log must have the same shape, got Tensor\[2, 2\] and Tensor\[2, 3\]"),
+    (lambda: scale_invariant_loss(Z(2, 2), Z(2, 2), lam=2), ValueError,
+     r"lam must be in \[0, 1\], got 2"),
+    (lambda: scale_invariant_loss(Z(1, 1, 2, 2), Z(1, 1, 2, 2)), ValueError,
+     r"pred_log must be Tensor\[N, H, W\] or Tensor\[H, W\], got Tensor\[1, 1, 2, 2\]"),
+    (lambda: scale_invariant_loss(Z(2, 2, dtype=torch.long), Z(2, 2)), TypeError,
+     r"pred_log must be a floating-point Tensor \(float16, bfloat16, float32 or float64\), "
+     r"got Tensor\[2, 2\] int64"),
+    (lambda: scale_invariant_loss(Z(2, 2), [0.0]), TypeError,
+     "target_log must be a floating-point Tensor, got list"),
+    (lambda: scale_invariant_loss(Z(2, 2), Z(2, 2), torch.ones(2, 2)), TypeError,
+     r"mask must be a bool Tensor \(True where a pixel counts\), got Tensor\[2, 2\] float32"),
+    (lambda: scale_invariant_loss(Z(2, 2), Z(2, 2), torch.ones(2, 3, dtype=torch.bool)),
+     ValueError, r"mask must be Tensor\[2, 2\] \(one value per pixel\), got Tensor\[2, 3\]"),
+    (lambda: depth_metrics(Z(2), torch.ones(2)), ValueError,
+     "pred and target must be positive depths on the valid pixels"),
+    (lambda: depth_metrics(torch.ones(2), torch.ones(2), Z(2, dtype=torch.bool)), ValueError,
+     "mask selects no pixel"),
 ])
 def test_bad_input(call, exc, msg):
     with pytest.raises(exc, match=msg):

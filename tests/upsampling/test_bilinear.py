@@ -77,15 +77,21 @@ def test_sample_gradcheck():
 def test_sample_bad_inputs():
     img = torch.randn(2, 3, 4, 5)
     y = torch.zeros(6)
-    with pytest.raises(ValueError, match=r"input must be Tensor\[N, C, H, W\] \(4-D\), got Tensor\[3, 4, 5\]"):
+    with pytest.raises(ValueError,
+                       match=r"input must be Tensor\[N, C, H, W\] \(4-D\), got Tensor\[3, 4, 5\]"):
         bilinear_sample(img[0], y, y)
-    with pytest.raises(TypeError, match="y must be a floating-point Tensor, got Tensor\\[6\\] of dtype torch.int64"):
+    with pytest.raises(TypeError, match=r"input must be Tensor\[N, C, H, W\] \(4-D\), got list"):
+        bilinear_sample([[0.0]], y, y)
+    with pytest.raises(TypeError, match=r"y must be a floating-point Tensor \(float16, bfloat16, "
+                                        r"float32 or float64\), got Tensor\[6\] int64"):
         bilinear_sample(img, y.long(), y)
     with pytest.raises(TypeError, match="x must be a floating-point Tensor, got list"):
         bilinear_sample(img, y, [0.0])
-    with pytest.raises(TypeError, match="batch_index must be an int64 Tensor or None"):
+    with pytest.raises(TypeError, match=r"batch_index must be an int64 Tensor or None, "
+                                        r"got Tensor\[6\] float32"):
         bilinear_sample(img, y, y, y)
-    with pytest.raises(ValueError, match=r"y, x and batch_index must broadcast together, got shapes \(6,\), \(4,\)"):
+    with pytest.raises(ValueError, match=r"y, x and batch_index must broadcast together, "
+                                         r"got shapes \(6,\), \(4,\)"):
         bilinear_sample(img, y, torch.zeros(4))
     with pytest.raises(ValueError, match=r"input must have H, W >= 1, got Tensor\[2, 3, 0, 5\]"):
         bilinear_sample(img[:, :, :0], y, y)
@@ -108,8 +114,9 @@ def test_upsample_lecture_example_by_hand():
     assert_close(bilinear_upsample(LECTURE, size=4, align_corners=True), expected)
 
 
-RESIZES = [dict(scale_factor=2), dict(scale_factor=3), dict(scale_factor=1.7), dict(scale_factor=(2, 0.5)),
-           dict(scale_factor=(1.25, 2.6)), dict(size=(9, 13)), dict(size=4), dict(size=(1, 3))]
+RESIZES = [dict(scale_factor=2), dict(scale_factor=3), dict(scale_factor=1.7),
+           dict(scale_factor=(2, 0.5)), dict(scale_factor=(1.25, 2.6)), dict(size=(9, 13)),
+           dict(size=4), dict(size=(1, 3))]
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 2, 2), (2, 3, 5, 7), (1, 2, 1, 4)])
@@ -136,7 +143,8 @@ def test_unchanged_axis_is_copied_like_torch_cpu():
     assert out.shape == (1, 2, 6, 3)
     assert_close(out, F.interpolate(x, scale_factor=(1.5, 1.2), mode="bilinear"))
     assert_close(out[:, :, 0], x[:, :, 0])  # row source -1/6 clamps to 0, columns untouched
-    assert_close(out[:, :, 1], 0.5 * x[:, :, 0] + 0.5 * x[:, :, 1])  # row source 1.5 / 1.5 - 0.5 = 0.5
+    # row 1 reads the source row 1.5 / 1.5 - 0.5 = 0.5
+    assert_close(out[:, :, 1], 0.5 * x[:, :, 0] + 0.5 * x[:, :, 1])
 
 
 @pytest.mark.parametrize("align_corners", [False, True])
@@ -151,11 +159,13 @@ def test_upsample_is_bilinear_sample_at_the_source_points(align_corners):
         sy, sx = dst_y * (5 - 1) / (Ho - 1), dst_x * (6 - 1) / (Wo - 1)
     else:
         sy, sx = (dst_y + 0.5) * 5 / Ho - 0.5, (dst_x + 0.5) * 6 / Wo - 0.5
-    sampled = bilinear_sample(x, sy.view(1, Ho, 1), sx.view(1, 1, Wo), torch.arange(2).view(2, 1, 1))
+    b = torch.arange(2).view(2, 1, 1)
+    sampled = bilinear_sample(x, sy.view(1, Ho, 1), sx.view(1, 1, Wo), b)
     assert_close(out, sampled.permute(0, 3, 1, 2))
 
 
-@pytest.mark.parametrize("resize", [dict(scale_factor=2), dict(size=(5, 3)), dict(scale_factor=(1.5, 2.5))])
+@pytest.mark.parametrize("resize", [dict(scale_factor=2), dict(size=(5, 3)),
+                                    dict(scale_factor=(1.5, 2.5))])
 @pytest.mark.parametrize("align_corners", [False, True])
 def test_loop_equals_vectorised(resize, align_corners):
     x = torch.randn(2, 2, 3, 4, dtype=torch.float64)
@@ -171,7 +181,8 @@ def test_upsample_gradcheck():
 
 def test_upsample_bad_inputs():
     x = torch.randn(1, 2, 3, 4)
-    with pytest.raises(ValueError, match=r"x must be Tensor\[N, C, H, W\] \(4-D\), got Tensor\[2, 3, 4\]"):
+    with pytest.raises(ValueError,
+                       match=r"x must be Tensor\[N, C, H, W\] \(4-D\), got Tensor\[2, 3, 4\]"):
         bilinear_upsample(x[0], scale_factor=2)
     with pytest.raises(ValueError, match="give exactly one of size and scale_factor, got both"):
         bilinear_upsample(x, size=4, scale_factor=2)
@@ -183,10 +194,18 @@ def test_upsample_bad_inputs():
         bilinear_upsample(x, scale_factor=0.1)
     with pytest.raises(ValueError, match=r"size must be positive, got \(0, 3\)"):
         bilinear_upsample(x, size=(0, 3))
-    with pytest.raises(TypeError, match="size must be an int or a pair, got 2.5"):
+    with pytest.raises(TypeError, match="size must be an int or a pair of ints, got 2.5"):
         bilinear_upsample(x, size=2.5)
-    with pytest.raises(TypeError, match="x must be a floating-point tensor, got dtype torch.int64"):
+    with pytest.raises(TypeError, match=r"scale_factor must be a number or a pair of numbers, "
+                                        r"got '2'"):
+        bilinear_upsample(x, scale_factor="2")
+    with pytest.raises(TypeError, match=r"x must be a floating-point Tensor\[N, C, H, W\] "
+                                        r"\(float16, bfloat16, float32 or float64\), "
+                                        r"got Tensor\[1, 2, 3, 4\] int64"):
         bilinear_upsample(x.long(), scale_factor=2)
+    with pytest.raises(TypeError,
+                       match=r"x must be a floating-point Tensor\[N, C, H, W\], got list"):
+        bilinear_upsample([[1.0]], scale_factor=2)
     with pytest.raises(TypeError, match="align_corners must be a bool"):
         bilinear_upsample(x, scale_factor=2, align_corners=None)
 

@@ -38,7 +38,8 @@ def test_nearest_accepts_ours(capsys):
 
 def test_nearest_spots_bed_of_nails(capsys):
     ok, line = verdict(capsys, check_nearest_upsample, bed_of_nails_upsample)
-    assert ok is False and line.startswith("❌ x Tensor[1, 1, 2, 2], scale_factor=2: values differ at [0, 0, 0, 1]")
+    assert ok is False
+    assert line.startswith("❌ x Tensor[1, 1, 2, 2], scale_factor=2: values differ at [0, 0, 0, 1]")
     assert "hint: you kept zeros between the copies" in line
 
 
@@ -61,25 +62,30 @@ def test_nearest_exception_and_non_tensor_are_reported(capsys):
     ok, line = verdict(capsys, check_nearest_upsample, lambda x, s: x.tolist())
     assert ok is False and "your function returned list, expected a Tensor" in line
     ok, line = verdict(capsys, check_nearest_upsample, not_implemented)
-    assert ok is False and "not implemented yet" in line and "hint: write your code in the exercise cell" in line
+    assert ok is False
+    assert "not implemented yet" in line and "hint: write your code in the exercise cell" in line
 
 
 # ------------------------------------------------------------------------------------ bilinear
 def test_bilinear_accepts_ours_and_the_loop(capsys):
     ok, line = verdict(capsys, check_bilinear_upsample, bilinear_upsample)
-    assert ok is True and line.startswith("✅ correct: bilinear_upsample equals F.interpolate(mode='bilinear'")
+    assert ok is True
+    assert line.startswith("✅ correct: bilinear_upsample equals F.interpolate(mode='bilinear'")
     ok, _ = verdict(capsys, check_bilinear_upsample, bilinear_upsample_loop)
     assert ok is True
 
 
 def test_bilinear_spots_align_corners_true(capsys):
-    ok, line = verdict(capsys, check_bilinear_upsample, lambda x, size: bilinear_upsample(x, size, align_corners=True))
-    assert ok is False and line.startswith("❌ x Tensor[1, 1, 2, 2], size=(4, 4): values differ at [0, 0, 0, 1]")
+    ok, line = verdict(capsys, check_bilinear_upsample,
+                       lambda x, size: bilinear_upsample(x, size, align_corners=True))
+    assert ok is False
+    assert line.startswith("❌ x Tensor[1, 1, 2, 2], size=(4, 4): values differ at [0, 0, 0, 1]")
     assert "hint: your output matches align_corners=True" in line
 
 
 def test_bilinear_spots_nearest(capsys):
-    ok, line = verdict(capsys, check_bilinear_upsample, lambda x, size: F.interpolate(x, size=size, mode="nearest"))
+    ok, line = verdict(capsys, check_bilinear_upsample,
+                       lambda x, size: F.interpolate(x, size=size, mode="nearest"))
     assert ok is False and "hint: your output is nearest-neighbour" in line
 
 
@@ -103,17 +109,23 @@ def test_bilinear_spots_missing_clamp(capsys):
 
 
 def test_bilinear_wrong_shape_and_generic_hint(capsys):
-    ok, line = verdict(capsys, check_bilinear_upsample, lambda x, size: bilinear_upsample(x, size=(size[1], size[0])))
-    assert ok is False and "wrong shape (got Tensor[2, 3, 13, 9], expected Tensor[2, 3, 9, 13])" in line
+    ok, line = verdict(capsys, check_bilinear_upsample,
+                       lambda x, size: bilinear_upsample(x, size=(size[1], size[0])))
+    assert ok is False
+    assert "wrong shape (got Tensor[2, 3, 13, 9], expected Tensor[2, 3, 9, 13])" in line
     assert "hint: the output is Tensor[N, C, H_out, W_out]" in line
-    ok, line = verdict(capsys, check_bilinear_upsample, lambda x, size: 2 * bilinear_upsample(x, size=size))
-    assert ok is False and "hint: each output pixel is a weighted sum of its 4 nearest input pixels" in line
+    ok, line = verdict(capsys, check_bilinear_upsample,
+                       lambda x, size: 2 * bilinear_upsample(x, size=size))
+    assert ok is False
+    assert "hint: each output pixel is a weighted sum of its 4 nearest input pixels" in line
 
 
 # ---------------------------------------------------------------------------------- transposed
 def test_conv_transpose_accepts_ours_and_the_loop(capsys):
     ok, line = verdict(capsys, check_conv_transpose2d, conv_transpose2d)
-    assert ok is True and line == "✅ correct: conv_transpose2d equals F.conv_transpose2d on 4 cases (strides 1, 2, 3)"
+    assert ok is True
+    assert line == ("✅ correct: conv_transpose2d equals F.conv_transpose2d on 4 cases "
+                    "(strides 1, 2, 3)")
     ok, _ = verdict(capsys, check_conv_transpose2d, conv_transpose2d_loop)
     assert ok is True
 
@@ -130,23 +142,30 @@ def test_conv_transpose_spots_overwrite(capsys):
         return out
 
     ok, line = verdict(capsys, check_conv_transpose2d, overwrite)
-    assert ok is False and line.startswith("❌ x Tensor[1, 1, 2, 2], weight Tensor[1, 1, 3, 3], stride=2: values differ")
+    assert ok is False
+    assert line.startswith("❌ x Tensor[1, 1, 2, 2], weight Tensor[1, 1, 3, 3],"
+                           " stride=2: values differ")
     assert "hint: values differ where copies overlap" in line
 
 
 def test_conv_transpose_spots_flipped_filter_and_swapped_channels(capsys):
     ok, line = verdict(capsys, check_conv_transpose2d,
-                       lambda x, weight, stride=1: conv_transpose2d(x, weight.flip(-1, -2), stride=stride))
+                       lambda x, weight, stride=1: conv_transpose2d(
+                           x, weight.flip(-1, -2), stride=stride))
     assert ok is False and "hint: your filter copies are flipped" in line
     ok, line = verdict(capsys, check_conv_transpose2d,
-                       lambda x, weight, stride=1: conv_transpose2d(x, weight.transpose(0, 1), stride=stride))
+                       lambda x, weight, stride=1: conv_transpose2d(
+                           x, weight.transpose(0, 1), stride=stride))
     assert ok is False and "hint: you swapped the channel axes" in line
 
 
 def test_conv_transpose_wrong_shape_and_exception(capsys):
     ok, line = verdict(capsys, check_conv_transpose2d,
-                       lambda x, weight, stride=1: conv_transpose2d(x, weight, stride=stride, padding=1))
-    assert ok is False and "wrong shape (got Tensor[1, 1, 3, 3], expected Tensor[1, 1, 5, 5])" in line
+                       lambda x, weight, stride=1: conv_transpose2d(
+                           x, weight, stride=stride, padding=1))
+    assert ok is False
+    assert "wrong shape (got Tensor[1, 1, 3, 3], expected Tensor[1, 1, 5, 5])" in line
     assert "hint: with stride s and a kH×kW filter the output has (H - 1) * s + kH rows" in line
-    ok, line = verdict(capsys, check_conv_transpose2d, lambda x, weight, stride=1: F.conv2d(x, weight, stride=stride))
+    ok, line = verdict(capsys, check_conv_transpose2d,
+                       lambda x, weight, stride=1: F.conv2d(x, weight, stride=stride))
     assert ok is False and "your function raised RuntimeError" in line

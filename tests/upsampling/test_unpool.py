@@ -32,7 +32,8 @@ def test_ties_take_the_first_max_in_scan_order_by_hand():
                       [1, 1, 5, 0]]).view(1, 1, 2, 4)
     y, idx = max_pool2d_with_indices(x, 2)
     assert_close(y, torch.tensor([[1.0, 5]]).view(1, 1, 1, 2))
-    assert idx.tolist() == [[[[0, 3]]]]  # first of the four 1s; the 5 at (0, 3) before the 5 at (1, 2)
+    # the first of the four 1s; the 5 at (0, 3) before the 5 at (1, 2)
+    assert idx.tolist() == [[[[0, 3]]]]
 
 
 def test_overlapping_windows_stride_by_hand():
@@ -89,7 +90,8 @@ def test_unpool_matches_torch(shape, kernel_size, stride, use_output_size):
     # and check that a shared position holds one of its candidates.
     N, C = idx.shape[:2]
     flat = idx.reshape(N, C, -1)
-    hits = torch.zeros(N, C, ref[0, 0].numel(), dtype=torch.long).scatter_add_(2, flat, torch.ones_like(flat))
+    hits = torch.zeros(N, C, ref[0, 0].numel(), dtype=torch.long)
+    hits.scatter_add_(2, flat, torch.ones_like(flat))
     shared = (hits > 1).view_as(ref)
     assert_close(ours[~shared], ref[~shared])
     for n, c, pos in (hits > 1).nonzero().tolist():
@@ -111,7 +113,8 @@ def test_bed_of_nails_is_unpooling_with_corner_indices():
     x = torch.randn(2, 3, 4, 5, dtype=torch.float64)
     rows = torch.arange(4).view(4, 1) * 2
     cols = torch.arange(5).view(1, 5) * 2
-    corner = (rows * 10 + cols).expand(2, 3, 4, 5)  # top-left of each 2×2 block of the 8×10 output
+    # the top-left of each 2×2 block of the 8×10 output
+    corner = (rows * 10 + cols).expand(2, 3, 4, 5)
     assert_close(max_unpool2d(x, corner, 2), bed_of_nails_upsample(x, 2))
 
 
@@ -127,7 +130,8 @@ def test_gradcheck():
 def test_bad_inputs():
     x = torch.randn(1, 2, 4, 4)
     y, idx = max_pool2d_with_indices(x, 2)
-    with pytest.raises(ValueError, match=r"x must be Tensor\[N, C, H, W\] \(4-D\), got Tensor\[2, 4, 4\]"):
+    with pytest.raises(ValueError,
+                       match=r"x must be Tensor\[N, C, H, W\] \(4-D\), got Tensor\[2, 4, 4\]"):
         max_pool2d_with_indices(x[0], 2)
     with pytest.raises(ValueError, match="kernel_size must be positive, got 0"):
         max_pool2d_with_indices(x, 0)
@@ -135,17 +139,24 @@ def test_bad_inputs():
         max_pool2d_with_indices(x, 2, (1, -1))
     with pytest.raises(TypeError, match="kernel_size must be an int or a pair of ints, got 2.0"):
         max_pool2d_with_indices(x, 2.0)
-    with pytest.raises(ValueError, match=r"kernel_size \(5, 5\) is larger than the input plane \(4, 4\)"):
+    with pytest.raises(ValueError,
+                       match=r"kernel_size \(5, 5\) is larger than the input plane \(4, 4\)"):
         max_pool2d_with_indices(x, 5)
-    with pytest.raises(ValueError, match=r"indices must have the shape of x Tensor\[1, 2, 2, 2\], got Tensor\[1, 2, 1, 2\]"):
+    with pytest.raises(ValueError, match=r"indices must have the shape of x Tensor\[1, 2, 2, 2\], "
+                                         r"got Tensor\[1, 2, 1, 2\]"):
         max_unpool2d(y, idx[:, :, :1], 2)
-    with pytest.raises(TypeError, match="indices must be an int64 Tensor"):
+    with pytest.raises(TypeError, match=r"indices must be an int64 Tensor \(from "
+                                        r"max_pool2d_with_indices\), "
+                                        r"got Tensor\[1, 2, 2, 2\] float32"):
         max_unpool2d(y, idx.float(), 2)
-    with pytest.raises(ValueError, match=r"output_size \(6, 4\) is inconsistent .* dim 0 must be strictly between 2 and 6"):
+    with pytest.raises(ValueError, match=r"output_size \(6, 4\) is inconsistent .* dim 0 must be "
+                                         r"strictly between 2 and 6"):
         max_unpool2d(y, idx, 2, output_size=(6, 4))
-    with pytest.raises(ValueError, match=r"output_size must be \(H_out, W_out\) or \(N, C, H_out, W_out\)"):
+    with pytest.raises(ValueError,
+                       match=r"output_size must be \(H_out, W_out\) or \(N, C, H_out, W_out\)"):
         max_unpool2d(y, idx, 2, output_size=(4, 4, 4))
-    with pytest.raises(ValueError, match=r"indices must lie in \[0, H_out \* W_out\) = \[0, 16\), got values in \[0, 16\]"):
+    with pytest.raises(ValueError, match=r"indices must lie in \[0, H_out \* W_out\) = \[0, 16\), "
+                                         r"got values in \[0, 16\]"):
         max_unpool2d(y, idx.clamp(max=0) + torch.tensor([0, 16]).view(1, 2, 1, 1), 2)
     with pytest.raises(ValueError, match="stride must be positive, got 0"):
         max_unpool2d(y, idx, 2, stride=0)
