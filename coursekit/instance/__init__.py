@@ -1,4 +1,4 @@
-"""Instance segmentation from scratch: Mask R-CNN's targets, mask head, pasting, a tiny model, COCO AP.
+"""Instance segmentation from scratch: Mask R-CNN's targets, mask head, pasting, a model, COCO AP.
 
 * ``project_masks_on_boxes``, ``mask_rcnn_loss`` — training targets and loss (targets.py)
 * ``paste_masks_in_image`` — put the 28 × 28 masks back into the image (paste.py)
@@ -7,8 +7,11 @@
   with backbone.py, rpn.py, box_head.py, roi_heads.py, pooler.py, matching.py)
 * ``evaluate_coco_style``, ``average_precision`` — COCO AP written out (ap.py; pycocotools
   in coco_eval.py); ``train_maskrcnn`` / ``load_maskrcnn`` (train.py, imported lazily)
+* ``count_parameters`` — ``coursekit.validators.count_parameters``, re-exported
 
-Each is tested against torchvision / pycocotools in tests/instance/.
+Masks, pasting and targets default to ``aligned=True`` (Detectron2's half-pixel convention,
+the shipped model's); pass ``aligned=False`` for torchvision's. Each is tested against
+torchvision / pycocotools in tests/instance/.
 """
 
 from coursekit.instance.ap import average_precision, evaluate_coco_style
@@ -23,9 +26,9 @@ from coursekit.instance.paste import paste_masks_in_image, paste_masks_in_image_
 from coursekit.instance.targets import mask_rcnn_loss, project_masks_on_boxes
 
 __all__ = [
-    "MaskHead", "MaskRCNN", "average_precision", "build_mask_rcnn", "count_parameters", "describe_stages",
-    "evaluate_coco_style", "load_maskrcnn", "mask_rcnn_loss", "paste_masks_in_image", "paste_masks_in_image_loop",
-    "project_masks_on_boxes",
+    "MaskHead", "MaskRCNN", "average_precision", "build_mask_rcnn", "count_parameters",
+    "describe_stages", "evaluate_coco_style", "load_maskrcnn", "mask_rcnn_loss",
+    "paste_masks_in_image", "paste_masks_in_image_loop", "project_masks_on_boxes",
 ]
 
 

@@ -5,7 +5,7 @@ flattened and classified into ``C`` classes (background included); a class-speci
 box transform refines the proposal (box coder weights ``(10, 10, 5, 5)``). Loss::
 
     L_box = cross_entropy(class_logits, labels)
-          + smooth_l1(deltas[p, label_p], targets[p], beta=1/9, sum) / #sampled    (foreground p only)
+          + smooth_l1(deltas[p, label_p], targets[p], beta=1/9, sum) / #sampled  (foreground p)
 
 At test time: softmax scores, decode every class's box, drop the background, scores
 ``<= score_thresh`` and tiny boxes, NMS per class, keep the best ``detections_per_img``.
@@ -39,7 +39,7 @@ class BoxHead(nn.Module):
 
 
 class BoxPredictor(nn.Module):
-    """Tensor[R, representation] -> class logits Tensor[R, num_classes], deltas Tensor[R, 4 * num_classes]."""
+    """Tensor[R, representation] -> logits Tensor[R, C], deltas Tensor[R, 4 C] (C = num_classes)."""
 
     def __init__(self, in_channels: int, num_classes: int) -> None:
         super().__init__()
@@ -68,14 +68,15 @@ def fastrcnn_loss(class_logits: Tensor, box_regression: Tensor, labels: list[Ten
     positive = torch.where(label > 0)[0]
     R = class_logits.shape[0]
     box_regression = box_regression.reshape(R, box_regression.size(-1) // 4, 4)  # (R, C, 4)
-    box_loss = F.smooth_l1_loss(box_regression[positive, label[positive]], target[positive], beta=1 / 9,
-                                reduction="sum") / label.numel()
+    box_loss = F.smooth_l1_loss(box_regression[positive, label[positive]], target[positive],
+                                beta=1 / 9, reduction="sum") / label.numel()
     return classification_loss, box_loss
 
 
 def postprocess_detections(class_logits: Tensor, box_regression: Tensor, proposals: list[Tensor],
-                           image_size: tuple[int, int], score_thresh: float = 0.05, nms_thresh: float = 0.5,
-                           detections_per_img: int = 100) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+                           image_size: tuple[int, int], score_thresh: float = 0.05,
+                           nms_thresh: float = 0.5, detections_per_img: int = 100,
+                           ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
     """Boxes Tensor[D, 4], scores Tensor[D], labels int64 Tensor[D] (``>= 1``) per image.
 
     Same steps as torchvision's ``RoIHeads.postprocess_detections`` (one image size for the batch).
@@ -85,10 +86,12 @@ def postprocess_detections(class_logits: Tensor, box_regression: Tensor, proposa
     pred_boxes = decode_boxes(box_regression, torch.cat(proposals), BOX_WEIGHTS)  # (R, 4 C)
     pred_scores = F.softmax(class_logits, -1)  # (R, C)
     all_boxes, all_scores, all_labels = [], [], []
-    for boxes, scores in zip(pred_boxes.split(sizes), pred_scores.split(sizes)):
-        boxes = clip_boxes_to_image(boxes.reshape(-1, 4), image_size).view(-1, num_classes, 4)  # (R_i, C, 4)
-        labels = torch.arange(num_classes, device=boxes.device).view(1, -1).expand_as(scores)  # (R_i, C)
-        boxes, scores, labels = boxes[:, 1:].reshape(-1, 4), scores[:, 1:].reshape(-1), labels[:, 1:].reshape(-1)
+    for boxes, scores in zip(pred_boxes.split(sizes), pred_scores.split(sizes), strict=True):
+        boxes = clip_boxes_to_image(boxes.reshape(-1, 4), image_size)
+        boxes = boxes.view(-1, num_classes, 4)  # (R_i, C, 4)
+        labels = torch.arange(num_classes, device=boxes.device).view(1, -1).expand_as(scores)
+        boxes, scores = boxes[:, 1:].reshape(-1, 4), scores[:, 1:].reshape(-1)  # no background
+        labels = labels[:, 1:].reshape(-1)  # (R_i * (C - 1),)
         keep = torch.where(scores > score_thresh)[0]  # drop the background column, then low scores
         boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
         keep = remove_small_boxes(boxes, min_size=1e-2)

@@ -8,8 +8,11 @@ The reference for ``ap.evaluate_coco_style``. pycocotools is a test extra
   ``category_id = label + 1`` (``coursekit.data.coco``'s convention: train id + 1).
 * ``to_coco_ground_truth(ground_truths)`` — a COCO instances dict from per-image dicts
   (for synthetic cases; ShapesWorld scenes use ``coursekit.data.coco.to_coco``).
-* ``coco_evaluate(predictions, coco_gt, iou_type)`` -> ``{"ap", "ap50", "ap75", "ap_per_category"}``.
+* ``coco_evaluate(predictions, coco_gt, iou_type)`` -> ``{"ap", "ap50", "ap75",
+  "ap_per_category", "categories", "precision", "recall"}``, the same keys as
+  ``evaluate_coco_style``.
 
+Masks must be bool, as in ``evaluate_coco_style`` (RLE encoding would truncate floats).
 Tested in tests/instance/test_ap.py.
 """
 
@@ -23,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from coursekit.instance.ap import IOU_THRESHOLDS, _check_entries
+from coursekit.instance.ap import check_entries, summarize
 
 
 def _rle(mask: Tensor) -> dict:
@@ -34,19 +37,22 @@ def _rle(mask: Tensor) -> dict:
     return rle
 
 
-def to_coco_results(predictions: list[dict[str, Tensor]], image_ids: list[int], iou_type: str = "segm",
-                    category_offset: int = 1) -> list[dict[str, Any]]:
+def to_coco_results(predictions: list[dict[str, Tensor]], image_ids: list[int],
+                    iou_type: str = "segm", category_offset: int = 1) -> list[dict[str, Any]]:
     """COCO results list: one dict per detection (``category_id = label + category_offset``)."""
-    predictions = _check_entries(predictions, "predictions", iou_type, True)
+    predictions = check_entries(predictions, "predictions", iou_type, True)
     if len(image_ids) != len(predictions):
-        raise ValueError(f"image_ids must have one id per prediction dict ({len(predictions)}), got {len(image_ids)}")
+        raise ValueError(f"image_ids must have one id per prediction dict ({len(predictions)}), "
+                         f"got {len(image_ids)}")
     results = []
-    for image_id, pred in zip(image_ids, predictions):
+    for image_id, pred in zip(image_ids, predictions, strict=True):
         boxes = pred["boxes"].detach().cpu()
-        xywh = torch.cat([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], 1).tolist()  # w, h in the boxes' dtype
-        for k, (label, score) in enumerate(zip(pred["labels"].tolist(), pred["scores"].tolist())):
-            entry = {"image_id": int(image_id), "category_id": int(label) + category_offset, "score": float(score)}
-            if iou_type == "segm":  # no "bbox" then: loadRes would take the box area as the detection's area
+        xywh = torch.cat([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], 1).tolist()  # boxes' dtype
+        labels, scores = pred["labels"].tolist(), pred["scores"].tolist()
+        for k, (label, score) in enumerate(zip(labels, scores, strict=True)):
+            entry = {"image_id": int(image_id), "category_id": int(label) + category_offset,
+                     "score": float(score)}
+            if iou_type == "segm":  # no "bbox": loadRes would take the box area as the area
                 entry["segmentation"] = _rle(pred["masks"][k])
             else:
                 entry["bbox"] = xywh[k]
@@ -54,10 +60,15 @@ def to_coco_results(predictions: list[dict[str, Tensor]], image_ids: list[int], 
     return results
 
 
-def to_coco_ground_truth(ground_truths: list[dict[str, Tensor]], image_size: tuple[int, int] | None = None,
+def to_coco_ground_truth(ground_truths: list[dict[str, Tensor]],
+                         image_size: tuple[int, int] | None = None,
                          category_offset: int = 1) -> dict[str, Any]:
-    """A COCO instances dict (images 1..N) from per-image ``{"boxes", "labels", "masks", "iscrowd"?, "area"?}``."""
-    ground_truths = _check_entries(ground_truths, "ground_truths", "bbox", False)
+    """A COCO instances dict (images 1..N) from per-image ``{"boxes", "labels", "masks"?, ...}``.
+
+    Optional keys ``iscrowd`` and ``area``; without ``area`` an annotation's area is its
+    mask's pixel count, else its box's area.
+    """
+    ground_truths = check_entries(ground_truths, "ground_truths", "bbox", False)
     images, annotations, labels = [], [], set()
     for i, gt in enumerate(ground_truths):
         masks = gt.get("masks")
@@ -73,23 +84,27 @@ def to_coco_ground_truth(ground_truths: list[dict[str, Tensor]], image_size: tup
                 area = float(masks[k].sum())
             else:
                 area = (x2 - x1) * (y2 - y1)
-            ann = {"id": len(annotations) + 1, "image_id": i + 1, "category_id": int(gt["labels"][k]) + category_offset,
+            category = int(gt["labels"][k]) + category_offset
+            ann = {"id": len(annotations) + 1, "image_id": i + 1, "category_id": category,
                    "bbox": [x1, y1, x2 - x1, y2 - y1], "area": area, "iscrowd": int(crowd[k])}
             if masks is not None:
                 ann["segmentation"] = _rle(masks[k])
             annotations.append(ann)
-            labels.add(int(gt["labels"][k]) + category_offset)
+            labels.add(category)
     return {"images": images, "annotations": annotations,
             "categories": [{"id": c, "name": str(c)} for c in sorted(labels)]}
 
 
-def coco_evaluate(predictions: list[dict[str, Tensor]], coco_gt: dict[str, Any], iou_type: str = "segm",
-                  area_range: tuple[float, float] | None = None, max_dets: int = 100,
-                  category_offset: int = 1) -> dict[str, Any]:
-    """AP, AP50, AP75 (and AP per category, keyed by label) from pycocotools' ``COCOeval``.
+def coco_evaluate(predictions: list[dict[str, Tensor]], coco_gt: dict[str, Any],
+                  iou_type: str = "segm", area_range: tuple[float, float] | None = None,
+                  max_dets: int = 100, category_offset: int = 1) -> dict[str, Any]:
+    """AP, AP50, AP75, AP per category and the precision / recall arrays from ``COCOeval``.
 
     ``predictions[i]`` belongs to ``coco_gt["images"][i]``. One area range (default
-    COCO's "all", ``[0, 1e10]``) and one ``max_dets`` (default 100), as in ``evaluate_coco_style``.
+    COCO's "all", ``[0, 1e10]``) and one ``max_dets`` (default 100), as in
+    ``evaluate_coco_style``. ``categories`` are labels (``category_id - category_offset``)
+    of every category in ``coco_gt``; ``precision`` is Tensor[T, R, K] float64 and
+    ``recall`` Tensor[T, K] (``-1`` where a category has no ground truth).
     """
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -105,7 +120,9 @@ def coco_evaluate(predictions: list[dict[str, Tensor]], coco_gt: dict[str, Any],
         if not results:  # loadRes cannot take an empty list: no detection means AP 0
             has_gt = any(not a.get("iscrowd", 0) for a in coco_gt["annotations"])
             value = 0.0 if has_gt else -1.0
-            return {"ap": value, "ap50": value, "ap75": value, "ap_per_category": {}}
+            return {"ap": value, "ap50": value, "ap75": value, "ap_per_category": {},
+                    "categories": [], "precision": torch.zeros(10, 101, 0, dtype=torch.float64),
+                    "recall": torch.zeros(10, 0, dtype=torch.float64)}
         dt = gt.loadRes(results)
         evaluator = COCOeval(gt, dt, iou_type)
         evaluator.params.imgIds = image_ids
@@ -114,15 +131,8 @@ def coco_evaluate(predictions: list[dict[str, Tensor]], coco_gt: dict[str, Any],
         evaluator.params.maxDets = [max_dets]
         evaluator.evaluate()
         evaluator.accumulate()
-    precision = evaluator.eval["precision"][:, :, :, 0, 0]  # (T, R, K)
-    t50 = int(np.argmin(np.abs(np.array(IOU_THRESHOLDS) - 0.5)))
-    t75 = int(np.argmin(np.abs(np.array(IOU_THRESHOLDS) - 0.75)))
-
-    def mean(p: np.ndarray) -> float:
-        valid = p[p > -1]
-        return float(valid.mean()) if valid.size else -1.0
-
-    per_category = {int(c) - category_offset: mean(precision[:, :, k])
-                    for k, c in enumerate(evaluator.params.catIds) if mean(precision[:, :, k]) > -1}
-    return {"ap": mean(precision), "ap50": mean(precision[t50]), "ap75": mean(precision[t75]),
-            "ap_per_category": per_category}
+    precision = torch.from_numpy(evaluator.eval["precision"][:, :, :, 0, 0].copy())  # (T, R, K)
+    recall = torch.from_numpy(evaluator.eval["recall"][:, :, 0, 0].copy())  # (T, K)
+    categories = [int(c) - category_offset for c in evaluator.params.catIds]
+    return {**summarize(precision, categories), "categories": categories,
+            "precision": precision, "recall": recall}

@@ -6,7 +6,8 @@ For every detected (at training time: every positive) box, RoI Align crops a
 **transposed convolution** (lesson 02) doubles it to ``28 × 28``, and a 1 × 1
 convolution gives one mask logit map per class::
 
-    Tensor[R, D, 14, 14] --convs--> [R, dim, 14, 14] --deconv 2×--> [R, dim, 28, 28] --1×1--> [R, C, 28, 28]
+    Tensor[R, D, 14, 14] --convs--> [R, dim, 14, 14] --deconv 2×--> [R, dim, 28, 28]
+                         --1×1--> [R, C, 28, 28]
 
 Only the channel of the box's class is used (trained by ``targets.mask_rcnn_loss``,
 read at test time). Same layout as torchvision's ``MaskRCNNHeads`` +
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from coursekit.detection.boxes import shape_str
+from coursekit.validators import positive_int, require_dim, shape_str
 
 
 class MaskHead(nn.Module):
@@ -34,16 +35,18 @@ class MaskHead(nn.Module):
     1 × 1 conv, torchvision's ``mask_predictor``).
     """
 
-    def __init__(self, in_channels: int, num_classes: int, dim: int = 32, num_convs: int = 3) -> None:
+    def __init__(self, in_channels: int, num_classes: int, dim: int = 32,
+                 num_convs: int = 3) -> None:
         super().__init__()
-        for name, value, low in (("in_channels", in_channels, 1), ("num_classes", num_classes, 2),
-                                 ("dim", dim, 1), ("num_convs", num_convs, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        positive_int(in_channels, "in_channels")
+        positive_int(num_classes, "num_classes", minimum=2)  # background + at least one class
+        positive_int(dim, "dim")
+        positive_int(num_convs, "num_convs", minimum=0)
         self.in_channels, self.num_classes = in_channels, num_classes
         layers: list[nn.Module] = []
         for i in range(num_convs):
-            layers += [nn.Conv2d(in_channels if i == 0 else dim, dim, 3, padding=1), nn.ReLU(inplace=True)]
+            conv = nn.Conv2d(in_channels if i == 0 else dim, dim, 3, padding=1)
+            layers += [conv, nn.ReLU(inplace=True)]
         self.convs = nn.Sequential(*layers)
         width = dim if num_convs else in_channels
         self.predictor = nn.Sequential(
@@ -58,7 +61,9 @@ class MaskHead(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Tensor[R, in_channels, S, S] -> mask logits Tensor[R, num_classes, 2S, 2S]."""
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"x must be Tensor[R, {self.in_channels}, S, S] (RoI features), got {shape_str(x)}")
+        expected = f"Tensor[R, {self.in_channels}, S, S] (RoI features)"
+        require_dim(x, "x", 4, expected)
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"x must be {expected}, got {shape_str(x)}")
         x = self.convs(x)  # (R, dim, S, S)
         return self.predictor(x)  # (R, C, 2S, 2S)

@@ -1,4 +1,4 @@
-"""A tiny Mask R-CNN: transform -> backbone + FPN -> RPN -> RoI heads (box + mask) -> pasted masks.
+"""A tiny Mask R-CNN: transform -> backbone + FPN -> RPN -> RoI heads (box, mask) -> pasted masks.
 
 Lecture: *Mask R-CNN* = Faster R-CNN + a mask head. The stages, with the names
 torchvision's ``MaskRCNN`` uses (``describe_stages`` prints both side by side)::
@@ -9,12 +9,13 @@ torchvision's ``MaskRCNN`` uses (``describe_stages`` prints both side by side)::
     rpn.anchor_generator anchors at every position of every level   (AnchorGenerator)
     rpn.head             objectness + box deltas per anchor         (RPNHead)
     roi_heads.box_*      RoI Align 7×7 -> 2 FC -> classes + deltas  (BoxHead, BoxPredictor)
-    roi_heads.mask_*     RoI Align 14×14 -> convs -> 2× deconv -> C × 28 × 28  (MaskHead)
+    roi_heads.mask_*     RoI Align 14×14 -> convs -> 2× deconv -> C×28×28  (MaskHead)
 
 ``build_mask_rcnn(**config)`` wires them (≈1.2 M parameters by default, for 64 × 64
-ShapesWorld images); ``model(images, targets)`` returns the losses in training and
-torchvision-style detections in eval; ``model.predict(image)`` is the friendly call.
-Tested in tests/instance/test_mask_rcnn.py.
+ShapesWorld images); ``model(images, targets)`` returns the losses in training, and in
+eval the same detections as ``model.predict(images, score_threshold=0.0)``: ShapesWorld
+category ids and bool image-sized masks (``MaskRCNN``'s docstring). ``count_parameters``
+is ``coursekit.validators.count_parameters``. Tested in tests/instance/test_mask_rcnn.py.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from coursekit.detection.boxes import shape_str
 from coursekit.instance.backbone import BackboneWithFPN
 from coursekit.instance.box_head import BoxHead, BoxPredictor
 from coursekit.instance.mask_head import MaskHead
@@ -32,17 +32,24 @@ from coursekit.instance.paste import paste_masks_in_image
 from coursekit.instance.pooler import MultiScaleRoIAlign
 from coursekit.instance.roi_heads import RoIHeads
 from coursekit.instance.rpn import AnchorGenerator, RegionProposalNetwork, RPNHead
+from coursekit.validators import count_parameters, require_dim, shape_str
+
+__all__ = ["DEFAULT_CONFIG", "STAGES", "ImageNormalize", "MaskRCNN", "build_mask_rcnn",
+           "count_parameters", "describe_stages"]
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "thing_ids": [4, 5, 6, 7],  # ShapesWorld categories -> classes 1..4 (0 = background)
     "widths": [32, 64, 96], "stem": 24, "fpn_channels": 64,
     "anchor_sizes": [[8, 12], [16, 24], [32, 48]], "aspect_ratios": [0.5, 1.0, 2.0],
     "representation": 256, "mask_dim": 32, "mask_convs": 3,
-    "canonical_scale": 32.0, "canonical_level": 2, "box_sampling_ratio": 2, "mask_sampling_ratio": 1,
-    "rpn_batch_size_per_image": 256, "rpn_pre_nms_top_n": [200, 100], "rpn_post_nms_top_n": [100, 50],
+    "canonical_scale": 32.0, "canonical_level": 2,
+    "box_sampling_ratio": 2, "mask_sampling_ratio": 1,
+    "rpn_batch_size_per_image": 256,
+    "rpn_pre_nms_top_n": [200, 100], "rpn_post_nms_top_n": [100, 50],
     "box_batch_size_per_image": 64, "detections_per_img": 50,
-    # Detectron2's pixel grid for mask targets and pasting (torchvision's: False); see targets.py.
-    # The feature poolers keep RoI Align's aligned=False (Detectron2's ROIAlignV2 aligns them too).
+    # Detectron2's pixel grid for mask targets and pasting (torchvision's: False); see
+    # targets.py. The feature poolers keep RoI Align's aligned=False (Detectron2's
+    # ROIAlignV2 aligns them too).
     "mask_aligned": True,
 }  # fmt: skip
 
@@ -63,9 +70,10 @@ STAGES = [
 
 
 class ImageNormalize(nn.Module):
-    """``(image - mean) / std`` per channel (torchvision's transform also resizes; we keep 64 × 64)."""
+    """``(image - mean) / std`` per channel (torchvision's transform also resizes; not ours)."""
 
-    def __init__(self, mean: tuple[float, ...] = (0.5, 0.5, 0.5), std: tuple[float, ...] = (0.25, 0.25, 0.25)) -> None:
+    def __init__(self, mean: tuple[float, ...] = (0.5, 0.5, 0.5),
+                 std: tuple[float, ...] = (0.25, 0.25, 0.25)) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
@@ -75,12 +83,21 @@ class ImageNormalize(nn.Module):
 
 
 class MaskRCNN(nn.Module):
-    """``MaskRCNN(transform, backbone, rpn, roi_heads, thing_ids)``; see the module docstring."""
+    """``MaskRCNN(transform, backbone, rpn, roi_heads, thing_ids)``; see the module docstring.
 
-    def __init__(self, transform: ImageNormalize, backbone: BackboneWithFPN, rpn: RegionProposalNetwork,
-                 roi_heads: RoIHeads, thing_ids: list[int], config: dict[str, Any] | None = None) -> None:
+    One output vocabulary for ``model(images)`` (eval) and ``model.predict(image)``: per
+    image ``{"boxes": Tensor[D, 4] xyxy in pixels, "labels": int64 Tensor[D] ShapesWorld
+    category ids (``thing_ids``, as ``coursekit.data.CATEGORIES``), "scores": Tensor[D],
+    "masks": bool Tensor[D, H, W]}`` (image-sized, pasted and thresholded), best first.
+    Training targets use torchvision's class indices ``1..len(thing_ids)`` instead.
+    """
+
+    def __init__(self, transform: ImageNormalize, backbone: BackboneWithFPN,
+                 rpn: RegionProposalNetwork, roi_heads: RoIHeads, thing_ids: list[int],
+                 config: dict[str, Any] | None = None) -> None:
         super().__init__()
-        self.transform, self.backbone, self.rpn, self.roi_heads = transform, backbone, rpn, roi_heads
+        self.transform, self.backbone = transform, backbone
+        self.rpn, self.roi_heads = rpn, roi_heads
         self.thing_ids = list(thing_ids)
         self.config = dict(config or {})
 
@@ -90,51 +107,73 @@ class MaskRCNN(nn.Module):
         Args:
             images: Tensor[B, 3, H, W] in [0, 1].
             targets: per image ``{"boxes": Tensor[G, 4] xyxy, "labels": int64 Tensor[G] in
-                [1, num_classes), "masks": Tensor[G, H, W]}`` (torchvision's format).
+                [1, num_classes), "masks": bool Tensor[G, H, W]}`` (torchvision's format).
 
         Returns:
-            losses ``{"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg",
-            "loss_mask"}``, or per image ``{"boxes": [D, 4], "labels": [D], "scores": [D],
-            "masks": [D, 1, H, W] probabilities}``, as torchvision's ``MaskRCNN``.
+            losses ``{"loss_objectness", "loss_rpn_box_reg", "loss_classifier",
+            "loss_box_reg", "loss_mask"}``, or per image the detections the heads keep
+            (score > ``roi_heads.score_thresh``) in the class docstring's vocabulary, masks
+            thresholded at 0.5 — the same as ``predict(images, score_threshold=0.0)``.
         """
-        if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != 3:
-            got = shape_str(images) if isinstance(images, Tensor) else type(images).__name__
-            raise ValueError(f"images must be Tensor[B, 3, H, W], got {got}")
+        require_dim(images, "images", 4, "Tensor[B, 3, H, W]")
+        if images.shape[1] != 3:
+            raise ValueError(f"images must be Tensor[B, 3, H, W], got {shape_str(images)}")
         if targets is not None and len(targets) != images.shape[0]:
-            raise ValueError(f"targets must have one dict per image ({images.shape[0]}), got {len(targets)}")
+            raise ValueError(f"targets must have one dict per image ({images.shape[0]}), "
+                             f"got {len(targets)}")
+        return self._run(images, targets)
+
+    def _run(self, images: Tensor, targets: list[dict[str, Tensor]] | None = None,
+             score_threshold: float = 0.0, mask_threshold: float = 0.5):
         image_size = (int(images.shape[-2]), int(images.shape[-1]))
         features = self.backbone(self.transform(images))
         proposals, rpn_losses = self.rpn(image_size, list(features.values()), targets)
         detections, roi_losses = self.roi_heads(features, proposals, image_size, targets)
         if targets is not None:
             return {**rpn_losses, **roi_losses}
+        return self.postprocess(detections, image_size, score_threshold, mask_threshold)
+
+    def postprocess(self, detections: list[dict[str, Tensor]], image_size: tuple[int, int],
+                    score_threshold: float = 0.0,
+                    mask_threshold: float = 0.5) -> list[dict[str, Tensor]]:
+        """``roi_heads``' detections -> the class docstring's vocabulary.
+
+        Keeps ``score >= score_threshold``, maps class index ``c`` to ``thing_ids[c - 1]``
+        and pastes the ``28 × 28`` probabilities (with ``roi_heads.mask_aligned``'s
+        convention) into bool masks ``>= mask_threshold`` of ``image_size``.
+        """
+        out = []
         for det in detections:
-            det["masks"] = paste_masks_in_image(det["masks"], det["boxes"], image_size,
-                                                aligned=self.roi_heads.mask_aligned)  # (D, 1, H, W)
-        return detections
+            keep = det["scores"] >= score_threshold  # before pasting: paste only what is kept
+            category = torch.tensor(self.thing_ids, device=det["labels"].device)
+            masks = paste_masks_in_image(det["masks"][keep], det["boxes"][keep], image_size,
+                                         aligned=self.roi_heads.mask_aligned,
+                                         threshold=mask_threshold)  # (D, 1, H, W) bool
+            out.append({"boxes": det["boxes"][keep], "labels": category[det["labels"][keep] - 1],
+                        "scores": det["scores"][keep], "masks": masks[:, 0]})
+        return out
 
     @torch.no_grad()
-    def predict(self, image: Tensor, score_threshold: float = 0.5, mask_threshold: float = 0.5) -> dict[str, Tensor] | list:
+    def predict(self, image: Tensor, score_threshold: float = 0.5,
+                mask_threshold: float = 0.5) -> dict[str, Tensor] | list[dict[str, Tensor]]:
         """Detections of one image Tensor[3, H, W] (or a list of dicts for Tensor[B, 3, H, W]).
 
-        Returns ``{"boxes": Tensor[D, 4] xyxy, "labels": int64 Tensor[D] (ShapesWorld category ids),
-        "scores": Tensor[D], "masks": bool Tensor[D, H, W]}``, detections with
-        ``score >= score_threshold``, best first; masks are the pasted probabilities ``>= mask_threshold``.
+        The class docstring's vocabulary (same keys, labels and masks as ``model(images)``
+        in eval), keeping detections with ``score >= score_threshold``; masks are the pasted
+        probabilities ``>= mask_threshold``. Runs in eval mode and restores the mode.
         """
-        if not isinstance(image, Tensor) or image.dim() not in (3, 4) or image.shape[-3] != 3:
-            got = shape_str(image) if isinstance(image, Tensor) else type(image).__name__
-            raise ValueError(f"image must be Tensor[3, H, W] or Tensor[B, 3, H, W], got {got}")
+        require_dim(image, "image", (3, 4), "Tensor[3, H, W] or Tensor[B, 3, H, W]")
+        if image.shape[-3] != 3:
+            raise ValueError(f"image must be Tensor[3, H, W] or Tensor[B, 3, H, W], "
+                             f"got {shape_str(image)}")
         was_training = self.training
         self.eval()
         param = next(self.parameters())
         batch = (image[None] if image.dim() == 3 else image).to(param.device, param.dtype)
-        ids = torch.tensor([0] + self.thing_ids, device=param.device)
-        out = []
-        for det in self(batch):
-            keep = det["scores"] >= score_threshold
-            out.append({"boxes": det["boxes"][keep], "labels": ids[det["labels"][keep]],
-                        "scores": det["scores"][keep], "masks": det["masks"][keep, 0] >= mask_threshold})
-        self.train(was_training)
+        try:
+            out = self._run(batch, None, score_threshold, mask_threshold)
+        finally:
+            self.train(was_training)
         return out[0] if image.dim() == 3 else out
 
 
@@ -142,15 +181,19 @@ def build_mask_rcnn(**overrides: Any) -> MaskRCNN:
     """A fresh tiny Mask R-CNN; keyword arguments override ``DEFAULT_CONFIG`` entries."""
     unknown = set(overrides) - set(DEFAULT_CONFIG)
     if unknown:
-        raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(DEFAULT_CONFIG)}")
+        raise ValueError(f"unknown config keys {sorted(unknown)}; "
+                         f"known: {sorted(DEFAULT_CONFIG)}")
     cfg = {**DEFAULT_CONFIG, **overrides}
     num_classes = len(cfg["thing_ids"]) + 1
     backbone = BackboneWithFPN(cfg["widths"], cfg["stem"], cfg["fpn_channels"])
-    anchors = AnchorGenerator(cfg["anchor_sizes"], [cfg["aspect_ratios"]] * len(cfg["anchor_sizes"]))
-    if len(cfg["anchor_sizes"]) != len(backbone.strides):
-        raise ValueError(f"anchor_sizes needs one entry per level ({len(backbone.strides)}), got {cfg['anchor_sizes']}")
+    sizes = cfg["anchor_sizes"]
+    anchors = AnchorGenerator(sizes, [cfg["aspect_ratios"]] * len(sizes))
+    if len(sizes) != len(backbone.strides):
+        raise ValueError(f"anchor_sizes needs one entry per level ({len(backbone.strides)}), "
+                         f"got {sizes}")
     pre, post = cfg["rpn_pre_nms_top_n"], cfg["rpn_post_nms_top_n"]  # (training, testing)
-    rpn = RegionProposalNetwork(anchors, RPNHead(cfg["fpn_channels"], anchors.num_anchors_per_location()[0]),
+    rpn_head = RPNHead(cfg["fpn_channels"], anchors.num_anchors_per_location()[0])
+    rpn = RegionProposalNetwork(anchors, rpn_head,
                                 batch_size_per_image=cfg["rpn_batch_size_per_image"],
                                 pre_nms_top_n={"training": pre[0], "testing": pre[1]},
                                 post_nms_top_n={"training": post[0], "testing": post[1]})
@@ -161,15 +204,11 @@ def build_mask_rcnn(**overrides: Any) -> MaskRCNN:
         BoxPredictor(cfg["representation"], num_classes),
         MultiScaleRoIAlign(backbone.strides, 14, cfg["mask_sampling_ratio"], **pool),
         MaskHead(cfg["fpn_channels"], num_classes, cfg["mask_dim"], cfg["mask_convs"]),
-        batch_size_per_image=cfg["box_batch_size_per_image"], detections_per_img=cfg["detections_per_img"],
+        batch_size_per_image=cfg["box_batch_size_per_image"],
+        detections_per_img=cfg["detections_per_img"],
         mask_aligned=cfg["mask_aligned"],
     )
     return MaskRCNN(ImageNormalize(), backbone, rpn, roi_heads, cfg["thing_ids"], config=cfg)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def describe_stages(model: nn.Module) -> list[str]:

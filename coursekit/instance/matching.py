@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from coursekit.detection.boxes import shape_str
+from coursekit.validators import describe, positive_int, require_dim
 
 BELOW_LOW_THRESHOLD = -1
 BETWEEN_THRESHOLDS = -2
@@ -44,27 +44,28 @@ def match_boxes(iou: Tensor, high_threshold: float, low_threshold: float,
     Returns:
         int64 Tensor[N]. Same as torchvision's ``Matcher(high, low, allow_low_quality_matches)``.
     """
-    if not isinstance(iou, Tensor) or iou.dim() != 2:
-        raise ValueError(f"iou must be Tensor[G, N] (ground truths x boxes), got "
-                         f"{shape_str(iou) if isinstance(iou, Tensor) else type(iou).__name__}")
+    require_dim(iou, "iou", 2, "Tensor[G, N] (ground truths x boxes)")
     if iou.shape[0] == 0:
-        raise ValueError("iou has no rows: there must be at least one ground-truth box to match against")
+        raise ValueError("iou has no rows: there must be at least one ground-truth box to "
+                         "match against")
     if not low_threshold <= high_threshold:
-        raise ValueError(f"low_threshold must be <= high_threshold, got {low_threshold} and {high_threshold}")
+        raise ValueError(f"low_threshold must be <= high_threshold, got {low_threshold} and "
+                         f"{high_threshold}")
     matched_vals, matches = iou.max(dim=0)  # (N,) best ground truth of each box
     all_matches = matches.clone()
     matches[matched_vals < low_threshold] = BELOW_LOW_THRESHOLD
     matches[(matched_vals >= low_threshold) & (matched_vals < high_threshold)] = BETWEEN_THRESHOLDS
     if allow_low_quality_matches:
         best_per_gt = iou.max(dim=1).values  # (G,)
-        _, keep = torch.where(iou == best_per_gt[:, None])  # boxes tied for some ground truth's best IoU
+        # boxes tied for some ground truth's best IoU
+        _, keep = torch.where(iou == best_per_gt[:, None])
         matches[keep] = all_matches[keep]
     return matches
 
 
 def sample_balanced(labels: list[Tensor], batch_size_per_image: int,
                     positive_fraction: float) -> tuple[list[Tensor], list[Tensor]]:
-    """Pick at most ``batch_size_per_image`` boxes per image, at most a ``positive_fraction`` of them foreground.
+    """At most ``batch_size_per_image`` boxes per image, at most ``positive_fraction`` foreground.
 
     ``labels[i]``: Tensor[N_i] with ``>= 1`` foreground, ``0`` background, ``-1`` ignore.
     ``num_pos = min(#foreground, int(batch_size_per_image * positive_fraction))``,
@@ -75,10 +76,12 @@ def sample_balanced(labels: list[Tensor], batch_size_per_image: int,
         (positive masks, negative masks): two lists of uint8 Tensor[N_i]. Same as
         torchvision's ``BalancedPositiveNegativeSampler`` (same random draws).
     """
-    if not isinstance(labels, (list, tuple)) or not all(isinstance(t, Tensor) and t.dim() == 1 for t in labels):
-        raise TypeError("labels must be a list with one Tensor[N_i] per image")
-    if isinstance(batch_size_per_image, bool) or not isinstance(batch_size_per_image, int) or batch_size_per_image < 1:
-        raise ValueError(f"batch_size_per_image must be a positive int, got {batch_size_per_image!r}")
+    if not isinstance(labels, (list, tuple)):
+        raise TypeError(f"labels must be a list with one Tensor[N_i] per image, "
+                        f"got {describe(labels)}")
+    for i, t in enumerate(labels):
+        require_dim(t, f"labels[{i}]", 1, "Tensor[N_i]")
+    positive_int(batch_size_per_image, "batch_size_per_image")
     if not 0.0 <= positive_fraction <= 1.0:
         raise ValueError(f"positive_fraction must be in [0, 1], got {positive_fraction!r}")
     pos_masks, neg_masks = [], []

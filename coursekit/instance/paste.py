@@ -2,8 +2,18 @@
 
 Lecture: *Mask R-CNN* — the mask head predicts a small ``28 × 28`` mask in the
 box's own frame; at test time it is **resized to the box and pasted** into an
-image-sized canvas (then thresholded at 0.5). torchvision's recipe, which this
-file follows step by step:
+image-sized canvas (then thresholded at 0.5). Two conventions exist:
+
+``aligned=True`` (the default; Detectron2's ``_do_paste_mask``, and what the shipped
+Mask R-CNN uses): the ``M × M`` mask covers the box ``[x0, x1] × [y0, y1]`` exactly, and
+image pixel ``(y, x)`` — centre ``(y + 0.5, x + 0.5)`` — reads the mask bilinearly at::
+
+    src_x = (x + 0.5 - x0) · M / (x1 - x0) - 0.5        (likewise src_y)
+
+zero outside the mask. It inverts ``project_masks_on_boxes(..., aligned=True)``: a
+box-shaped mask comes back where it was.
+
+``aligned=False`` is torchvision's ``roi_heads.paste_masks_in_image``, step by step:
 
 1. pad the mask by ``padding`` pixels of 0 on every side: ``(M + 2p) × (M + 2p)``, so
    the resized mask fades to 0 at the box's edge instead of stopping abruptly;
@@ -13,19 +23,18 @@ file follows step by step:
    with bilinear interpolation (``align_corners=False``; lesson 02);
 4. write it at rows ``y0..y1`` and columns ``x0..x1``, clipped to the image.
 
-Step 3 + 4 for image pixel ``(y, x)`` inside the box is one bilinear read of the
-padded mask at ``src_y = (y - y0 + 0.5) · (M + 2p) / h - 0.5`` (clamped at 0), likewise
-``src_x``: ``paste_masks_in_image`` does all masks and pixels at once with
-``bilinear_sample``; ``paste_masks_in_image_loop`` is the literal per-mask version with
-``bilinear_upsample`` and slicing. Both equal torchvision's
-``roi_heads.paste_masks_in_image``; tested in tests/instance/test_paste.py.
+Steps 3 + 4 for image pixel ``(y, x)`` inside the box are one bilinear read of the padded
+mask at ``src_y = max(0, (y - y0 + 0.5) · (M + 2p) / h - 0.5)``, likewise ``src_x``. With
+the two conventions paired (targets and paste) torchvision's misses by half a pixel.
 
-``aligned=True`` is Detectron2's paste instead (``_do_paste_mask``): no padding, no integer
-box; the ``M × M`` mask covers the box ``[x0, x1] × [y0, y1]`` exactly and image pixel
-``(y, x)`` — centre ``(y + 0.5, x + 0.5)`` — reads the mask bilinearly at
-``src_x = (x + 0.5 - x0) · M / (x1 - x0) - 0.5`` (likewise ``src_y``), zero outside the mask.
-It inverts ``project_masks_on_boxes(..., aligned=True)``: a box-shaped mask comes back
-where it was, which torchvision's pair of conventions misses by half a pixel.
+**Bilinear interpolation is separable**: reading a mask ``m`` at the rows ``src_y`` and
+columns ``src_x`` of a whole grid is ``Ry · m · Rxᵀ``, where row ``y`` of ``Ry`` (H × M)
+holds the two weights ``1 - f`` and ``f`` of ``src_y[y]`` (zero rows outside the box).
+``paste_masks_in_image`` pastes every mask that way with two batched matrix products,
+a few masks at a time, so memory stays at the output plus a fixed budget;
+``paste_masks_in_image_loop`` is torchvision's recipe written literally, one mask at a
+time with ``bilinear_upsample`` and slicing. Tested in tests/instance/test_paste.py
+(against torchvision and Detectron2's ``grid_sample`` paste).
 """
 
 from __future__ import annotations
@@ -34,32 +43,39 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from coursekit.detection.boxes import check_boxes, shape_str
-from coursekit.upsampling.bilinear import bilinear_sample, bilinear_upsample
+from coursekit.upsampling.bilinear import bilinear_upsample
+from coursekit.validators import check_boxes, int_pair, positive_int, require_floating, shape_str
+
+# at most this many values (masks × pixels, or masks × rows × mask side) are computed at
+# once besides the output: 2**22 float32 values = 16 MiB
+BUDGET = 1 << 22
 
 
-def _check(masks: object, boxes: object, img_shape: object, padding: object, aligned: object = False) -> tuple[int, int]:
-    if not isinstance(masks, Tensor):
-        raise TypeError(f"masks must be a Tensor[N, 1, M, M], got {type(masks).__name__}")
+def _check(masks: object, boxes: object, img_shape: object, padding: object,
+           aligned: object = True, threshold: object = None) -> tuple[int, int]:
+    require_floating(masks, "masks", "a floating-point Tensor[N, 1, M, M] (probabilities)")
     if masks.dim() != 4 or masks.shape[1] != 1 or masks.shape[2] != masks.shape[3]:
-        raise ValueError(f"masks must be Tensor[N, 1, M, M] (one square mask per box), got {shape_str(masks)}")
-    if not masks.is_floating_point():
-        raise TypeError(f"masks must be a floating-point tensor (probabilities), got dtype {masks.dtype}")
+        raise ValueError("masks must be Tensor[N, 1, M, M] (one square mask per box), "
+                         f"got {shape_str(masks)}")
     check_boxes(boxes, "boxes", floating=True)
-    if boxes.shape[0] != masks.shape[0]:  # type: ignore[union-attr]
-        raise ValueError(f"masks and boxes must have the same count N, got {shape_str(masks)} "
-                         f"and {shape_str(boxes)}")  # type: ignore[arg-type]
-    if boxes.device != masks.device:  # type: ignore[union-attr]
-        raise ValueError(f"masks and boxes must be on the same device, got {masks.device} and {boxes.device}")  # type: ignore[union-attr]
-    ok = isinstance(img_shape, (tuple, list, torch.Size)) and len(img_shape) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in img_shape)
-    if not ok or min(img_shape) <= 0:  # type: ignore[type-var,arg-type]
+    if boxes.shape[0] != masks.shape[0]:
+        raise ValueError(f"masks and boxes must have the same count N, got "
+                         f"{shape_str(masks)} and {shape_str(boxes)}")
+    if boxes.device != masks.device:
+        raise ValueError(f"masks and boxes must be on the same device, got {masks.device} "
+                         f"and {boxes.device}")
+    if not isinstance(img_shape, (tuple, list, torch.Size)):
+        raise TypeError(f"img_shape must be (height, width), two positive ints, got {img_shape!r}")
+    if len(img_shape) != 2:
         raise ValueError(f"img_shape must be (height, width), two positive ints, got {img_shape!r}")
-    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"padding must be an int >= 0, got {padding!r}")
+    H, W = int_pair(img_shape, "img_shape")
+    positive_int(padding, "padding", minimum=0)
     if not isinstance(aligned, bool):
         raise TypeError(f"aligned must be a bool, got {aligned!r}")
-    return int(img_shape[0]), int(img_shape[1])  # type: ignore[index]
+    if threshold is not None and (isinstance(threshold, bool)
+                                  or not isinstance(threshold, (int, float))):
+        raise TypeError(f"threshold must be a number or None, got {threshold!r}")
+    return H, W
 
 
 def expand_boxes(boxes: Tensor, scale: float) -> Tensor:
@@ -72,94 +88,139 @@ def expand_boxes(boxes: Tensor, scale: float) -> Tensor:
 
 
 def _padded_masks_and_boxes(masks: Tensor, boxes: Tensor, padding: int) -> tuple[Tensor, Tensor]:
-    """Steps 1 and 2: the padded masks Tensor[N, 1, M + 2p, M + 2p] and integer boxes int64 Tensor[N, 4]."""
+    """Steps 1, 2: padded masks Tensor[N, 1, M + 2p, M + 2p], integer boxes int64 Tensor[N, 4]."""
     M = masks.shape[-1]
     scale = float(M + 2 * padding) / M
     padded = F.pad(masks, (padding,) * 4)  # (N, 1, M + 2p, M + 2p), zeros around
-    return padded, expand_boxes(boxes, scale).to(torch.int64)  # truncation towards zero, as torchvision
+    return padded, expand_boxes(boxes, scale).to(torch.int64)  # truncated towards 0, as torchvision
 
 
-def paste_masks_in_image(masks: Tensor, boxes: Tensor, img_shape: tuple[int, int], padding: int = 1,
-                         aligned: bool = False) -> Tensor:
-    """Paste ``N`` box-frame masks into ``N`` image-sized canvases (all at once).
+def _interpolation_matrix(src: Tensor, inside: Tensor, size: int) -> Tensor:
+    """Bilinear weights Tensor[N, L, size] of reading ``size`` samples at positions ``src``.
 
-    For image pixel ``(y, x)`` and integer expanded box ``(x0, y0, x1, y1)`` with
-    ``h = max(y1 - y0 + 1, 1)``, ``w = max(x1 - x0 + 1, 1)``::
+    ``src``: Tensor[N, L] real positions (clamped to ``[0, size - 1]`` as
+    ``F.interpolate`` does); row ``l`` gets ``1 - f`` at ``floor(src)`` and ``f`` at
+    ``floor(src) + 1`` (the last sample at the edge), ``f = src - floor(src)``; rows where
+    ``inside`` (bool Tensor[N, L]) is False are 0.
+    """
+    src = src.clamp(0, size - 1)
+    low = src.floor()
+    frac = (src - low) * inside  # (N, L), 0 outside
+    low = low.long()
+    high = (low + 1).clamp(max=size - 1)
+    weights = src.new_zeros(*src.shape, size)  # (N, L, size)
+    weights.scatter_add_(2, low[..., None], (inside - frac)[..., None])  # 1 - f inside, else 0
+    weights.scatter_add_(2, high[..., None], frac[..., None])
+    return weights
 
-        out[n, 0, y, x] = bilinear(padded[n], src_y, src_x)   if y0 <= y <= y1 and x0 <= x <= x1, else 0
-        src_y = max(0, (y - y0 + 0.5) · (M + 2p) / h - 0.5)    (likewise src_x with w)
 
-    which is "resize the padded mask to h × w, then paste it at (y0, x0)" (module docstring).
+def _sources(masks: Tensor, boxes: Tensor, H: int, W: int, padding: int, aligned: bool,
+             dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The grid to read from and, per mask, where each image row / column reads it.
+
+    Returns ``grid`` Tensor[N, S, S], ``src_y`` Tensor[N, H], ``src_x`` Tensor[N, W] and
+    ``inside_y`` / ``inside_x`` (same shapes, in ``dtype``: 1 where the pixel is pasted).
+    """
+    device = masks.device
+    if aligned:  # Detectron2: pixel centres read the box-covering mask, zeros around it
+        M = masks.shape[-1]
+        grid = F.pad(masks.to(dtype), (1, 1, 1, 1))[:, 0]  # (N, M + 2, M + 2): a ring of zeros
+        boxes = boxes.to(dtype)  # half precision cannot hold pixel centres like 601.5
+        size = (boxes[:, 2:] - boxes[:, :2]).clamp(min=torch.finfo(dtype).eps)  # (N, 2) w, h
+        centres_y = torch.arange(H, device=device, dtype=dtype) + 0.5  # (H,)
+        centres_x = torch.arange(W, device=device, dtype=dtype) + 0.5  # (W,)
+        src_y = (centres_y - boxes[:, 1:2]) * (M / size[:, 1:2]) - 0.5 + 1  # (N, H); +1: ring
+        src_x = (centres_x - boxes[:, 0:1]) * (M / size[:, 0:1]) - 0.5 + 1  # (N, W)
+        ones = src_y.new_ones(())
+        return grid, src_y, src_x, ones.expand_as(src_y), ones.expand_as(src_x)
+    padded, box = _padded_masks_and_boxes(masks.to(dtype), boxes, padding)  # steps 1, 2
+    Mp = padded.shape[-1]
+    w = (box[:, 2] - box[:, 0] + 1).clamp(min=1).to(dtype)  # (N,) integer box size
+    h = (box[:, 3] - box[:, 1] + 1).clamp(min=1).to(dtype)
+    ys = torch.arange(H, device=device)  # (H,)
+    xs = torch.arange(W, device=device)  # (W,)
+    inside_y = ((ys >= box[:, 1:2]) & (ys <= box[:, 3:4])).to(dtype)  # (N, H)
+    inside_x = ((xs >= box[:, 0:1]) & (xs <= box[:, 2:3])).to(dtype)  # (N, W)
+    # F.interpolate's source coordinate: (dst + 0.5) * (in / out) - 0.5, clamped at 0
+    src_y = ((ys - box[:, 1:2]).to(dtype) + 0.5) * (Mp / h)[:, None] - 0.5  # (N, H)
+    src_x = ((xs - box[:, 0:1]).to(dtype) + 0.5) * (Mp / w)[:, None] - 0.5  # (N, W)
+    return padded[:, 0], src_y, src_x, inside_y, inside_x
+
+
+def paste_masks_in_image(masks: Tensor, boxes: Tensor, img_shape: tuple[int, int],
+                         padding: int = 1, aligned: bool = True,
+                         threshold: float | None = None) -> Tensor:
+    """Paste ``N`` box-frame masks into ``N`` image-sized canvases.
+
+    For mask ``n`` and image pixel ``(y, x)``::
+
+        out[n, 0, y, x] = Σ_{i, j} Ry[n, y, i] · mask[n, i, j] · Rx[n, x, j]
+
+    with ``Ry``, ``Rx`` the bilinear weights of ``src_y``, ``src_x`` (module docstring) —
+    "resize the mask to the box, then paste it". Computed a few masks at a time so that
+    memory is the output plus ``BUDGET`` values, however many masks and pixels.
 
     Args:
         masks: Tensor[N, 1, M, M] floating point (probabilities, usually after a sigmoid).
-        boxes: Tensor[N, 4] xyxy in image pixels, floating point.
+        boxes: Tensor[N, 4] xyxy in image pixels, floating point, on ``masks``' device.
         img_shape: ``(H, W)`` of the image.
-        padding: zero pixels added around each mask before resizing (torchvision: 1).
-        aligned: ``True`` for Detectron2's half-pixel-exact paste (module docstring);
-            ``padding`` is then not used.
+        padding: zero pixels added around each mask before resizing (``aligned=False``
+            only; torchvision: 1).
+        aligned: ``True`` (default): Detectron2's half-pixel-exact paste, the convention of
+            the shipped Mask R-CNN and of ``project_masks_on_boxes``' default.
+            ``False``: torchvision's paste.
+        threshold: if given, return the bool masks ``pasted >= threshold`` instead of the
+            probabilities (as Detectron2's ``paste_masks_in_image``); memory is then the
+            bool output plus the budget.
 
     Returns:
-        Tensor[N, 1, H, W] in ``masks``' dtype; differentiable w.r.t. ``masks``. Same as
-        ``torchvision.models.detection.roi_heads.paste_masks_in_image`` (``aligned=False``)
-        and as Detectron2's ``grid_sample`` paste (``aligned=True``); tested in
-        tests/instance/test_paste.py.
+        Tensor[N, 1, H, W] in ``masks``' dtype (computed in at least float32),
+        differentiable w.r.t. ``masks``; bool if ``threshold`` is given. Same as
+        ``torchvision.models.detection.roi_heads.paste_masks_in_image`` with
+        ``aligned=False`` and as Detectron2's ``grid_sample`` paste with ``aligned=True``;
+        tested in tests/instance/test_paste.py.
     """
-    H, W = _check(masks, boxes, img_shape, padding, aligned)
+    H, W = _check(masks, boxes, img_shape, padding, aligned, threshold)
     N = masks.shape[0]
+    out_dtype = torch.bool if threshold is not None else masks.dtype
+    out = torch.empty(N, H, W, dtype=out_dtype, device=masks.device)  # every value is written
     if N == 0:
-        return masks.new_zeros(0, 1, H, W)
-    if aligned:
-        return _paste_aligned(masks, boxes, H, W)
-    padded, box = _padded_masks_and_boxes(masks, boxes, padding)  # (N, 1, Mp, Mp), (N, 4) int64
-    Mp = padded.shape[-1]
-    w = (box[:, 2] - box[:, 0] + 1).clamp(min=1)  # (N,) integer box size
-    h = (box[:, 3] - box[:, 1] + 1).clamp(min=1)
-    ys = torch.arange(H, device=masks.device)  # (H,)
-    xs = torch.arange(W, device=masks.device)  # (W,)
-    inside_y = (ys >= box[:, 1:2]) & (ys <= box[:, 3:4])  # (N, H)
-    inside_x = (xs >= box[:, 0:1]) & (xs <= box[:, 2:3])  # (N, W)
-    # F.interpolate's source coordinate: (dst + 0.5) * (in / out) - 0.5, clamped at 0
-    src_y = ((ys - box[:, 1:2]).to(masks.dtype) + 0.5) * (Mp / h.to(masks.dtype))[:, None] - 0.5  # (N, H)
-    src_x = ((xs - box[:, 0:1]).to(masks.dtype) + 0.5) * (Mp / w.to(masks.dtype))[:, None] - 0.5  # (N, W)
-    src_y, src_x = src_y.clamp(min=0), src_x.clamp(min=0)
-    index = torch.arange(N, device=masks.device)[:, None, None]  # (N, 1, 1): mask n reads its own padded mask
-    values = bilinear_sample(padded, src_y[:, :, None], src_x[:, None, :], index)  # (N, H, W, 1)
-    inside = (inside_y[:, :, None] & inside_x[:, None, :]).unsqueeze(-1)  # (N, H, W, 1)
-    return (values * inside).permute(0, 3, 1, 2)  # (N, 1, H, W)
-
-
-def _paste_aligned(masks: Tensor, boxes: Tensor, H: int, W: int) -> Tensor:
-    """Detectron2's paste: pixel centres read the box-covering mask bilinearly, zeros outside it."""
-    N, M = masks.shape[0], masks.shape[-1]
-    dtype = torch.promote_types(masks.dtype, torch.float32)  # half precision cannot hold pixel centres like 601.5
-    framed = F.pad(masks.to(dtype), (1, 1, 1, 1))  # (N, 1, M + 2, M + 2): one ring of zeros = "zero outside the mask"
-    boxes = boxes.to(dtype)
-    size = (boxes[:, 2:] - boxes[:, :2]).clamp(min=torch.finfo(dtype).eps)  # (N, 2) box width, height
-    centres_y = torch.arange(H, device=masks.device, dtype=dtype) + 0.5  # (H,)
-    centres_x = torch.arange(W, device=masks.device, dtype=dtype) + 0.5  # (W,)
-    src_y = (centres_y - boxes[:, 1:2]) * (M / size[:, 1:2]) - 0.5 + 1  # (N, H), +1 for the ring
-    src_x = (centres_x - boxes[:, 0:1]) * (M / size[:, 0:1]) - 0.5 + 1  # (N, W)
-    src_y, src_x = src_y.clamp(0, M + 1), src_x.clamp(0, M + 1)  # beyond the ring everything is 0
-    index = torch.arange(N, device=masks.device)[:, None, None]  # (N, 1, 1)
-    values = bilinear_sample(framed, src_y[:, :, None], src_x[:, None, :], index)  # (N, H, W, 1)
-    return values.permute(0, 3, 1, 2).to(masks.dtype)  # (N, 1, H, W)
+        return out[:, None]
+    dtype = torch.promote_types(masks.dtype, torch.float32)  # coordinates and sums in >= fp32
+    grid, src_y, src_x, inside_y, inside_x = _sources(masks, boxes, H, W, padding, aligned, dtype)
+    S = grid.shape[-1]
+    needs_grad = torch.is_grad_enabled() and masks.requires_grad and threshold is None
+    direct = dtype == out_dtype and not needs_grad  # the product can be written into `out`
+    per_mask = (H + W) * S * 2 + (0 if direct else H * W)  # values held per mask of a chunk
+    step = max(1, BUDGET // per_mask)
+    for start in range(0, N, step):
+        n = slice(start, start + step)
+        rows = _interpolation_matrix(src_y[n], inside_y[n], S) @ grid[n]  # (n, H, S)
+        cols = _interpolation_matrix(src_x[n], inside_x[n], S).transpose(1, 2)  # (n, S, W)
+        if direct:
+            torch.bmm(rows, cols, out=out[n])  # (n, H, W), straight into the output
+        elif threshold is not None:
+            torch.ge(rows @ cols, threshold, out=out[n])
+        else:
+            out[n] = (rows @ cols).to(out_dtype)  # (n, H, W); autograd records the copy
+    return out[:, None]  # (N, 1, H, W)
 
 
 def paste_masks_in_image_loop(masks: Tensor, boxes: Tensor, img_shape: tuple[int, int],
                               padding: int = 1) -> Tensor:
-    """``paste_masks_in_image`` written as the recipe reads, one mask at a time (for teaching).
+    """torchvision's paste written as the recipe reads, one mask at a time (for teaching).
 
     For each mask: resize the padded mask to the integer box size with
     ``bilinear_upsample`` (step 3), then copy the part that falls inside the image into
-    a zero canvas with slicing (step 4). Same result as ``paste_masks_in_image``.
+    a zero canvas with slicing (step 4). Same result as
+    ``paste_masks_in_image(..., aligned=False)`` (torchvision's convention).
     """
     H, W = _check(masks, boxes, img_shape, padding)
     padded, box = _padded_masks_and_boxes(masks, boxes, padding)
     canvases = []
-    for mask, (x0, y0, x1, y1) in zip(padded, box.tolist()):
+    for mask, (x0, y0, x1, y1) in zip(padded, box.tolist(), strict=True):
         w, h = max(x1 - x0 + 1, 1), max(y1 - y0 + 1, 1)
-        resized = bilinear_upsample(mask[None], size=(h, w))[0, 0]  # (h, w): the mask at box resolution
+        resized = bilinear_upsample(mask[None], size=(h, w))[0, 0]  # (h, w): at box resolution
         canvas = masks.new_zeros(H, W)
         top, bottom = max(y0, 0), min(y1 + 1, H)  # rows of the box that lie in the image
         left, right = max(x0, 0), min(x1 + 1, W)

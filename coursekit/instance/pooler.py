@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from coursekit.detection.boxes import box_area
 from coursekit.detection.roi_align import roi_align
+from coursekit.validators import boxes_to_rois
 
 
 def map_levels(boxes: Tensor, k_min: int, k_max: int, canonical_scale: float = 224.0,
@@ -39,10 +40,11 @@ def map_levels(boxes: Tensor, k_min: int, k_max: int, canonical_scale: float = 2
 class MultiScaleRoIAlign(nn.Module):
     """RoI Align each box at its own pyramid level.
 
-    ``MultiScaleRoIAlign(strides, output_size, sampling_ratio=2, canonical_scale, canonical_level)``;
-    ``forward(features, boxes)``: ``features`` the FPN's ordered dict of Tensor[B, C, H_l, W_l]
-    with strides ``strides`` (powers of 2, fine to coarse), ``boxes`` a list of B Tensor[K_b, 4]
-    in image pixels -> Tensor[sum K_b, C, output_size, output_size] in the boxes' order.
+    ``MultiScaleRoIAlign(strides, output_size, sampling_ratio=2, canonical_scale,
+    canonical_level)``; ``forward(features, boxes)``: ``features`` the FPN's ordered dict of
+    Tensor[B, C, H_l, W_l] with strides ``strides`` (powers of 2, fine to coarse), ``boxes``
+    a list of B Tensor[K_b, 4] in image pixels -> Tensor[sum K_b, C, output_size,
+    output_size] in the boxes' order.
     """
 
     def __init__(self, strides: tuple[int, ...], output_size: int, sampling_ratio: int = 2,
@@ -59,18 +61,19 @@ class MultiScaleRoIAlign(nn.Module):
     def forward(self, features: OrderedDict[str, Tensor], boxes: list[Tensor]) -> Tensor:
         feats = list(features.values())
         if len(feats) != len(self.strides):
-            raise ValueError(f"features must have {len(self.strides)} levels (strides {self.strides}), got {len(feats)}")
+            raise ValueError(f"features must have {len(self.strides)} levels (strides "
+                             f"{self.strides}), got {len(feats)}")
         first = feats[0]
-        rois = torch.cat([torch.cat([b.new_full((len(b), 1), i), b], 1) for i, b in enumerate(boxes)]) \
-            if boxes else first.new_zeros(0, 5)  # (K, 5): (image, x1, y1, x2, y2)
-        rois = rois.to(first.dtype)
+        rois = boxes_to_rois(boxes, "boxes", like=first).to(first.dtype)  # (K, 5): image, x1..y2
         C, S = first.shape[1], self.output_size
         if len(feats) == 1:
             return roi_align(first, rois, S, 1.0 / self.strides[0], self.sampling_ratio)
-        level = map_levels(rois[:, 1:], self.k_min, self.k_max, self.canonical_scale, self.canonical_level)  # (K,)
+        level = map_levels(rois[:, 1:], self.k_min, self.k_max, self.canonical_scale,
+                           self.canonical_level)  # (K,)
         out = first.new_zeros(len(rois), C, S, S)
-        for k, (feat, stride) in enumerate(zip(feats, self.strides)):
+        for k, (feat, stride) in enumerate(zip(feats, self.strides, strict=True)):
             idx = torch.where(level == k)[0]
             if len(idx):
-                out[idx] = roi_align(feat, rois[idx], S, 1.0 / stride, self.sampling_ratio)  # (K_k, C, S, S)
+                # (K_k, C, S, S) at level k
+                out[idx] = roi_align(feat, rois[idx], S, 1.0 / stride, self.sampling_ratio)
         return out

@@ -39,30 +39,39 @@ from coursekit.instance.targets import mask_rcnn_loss
 class RoIHeads(nn.Module):
     """Box and mask heads with their training-sample selection and test-time post-processing."""
 
-    def __init__(self, box_roi_pool: MultiScaleRoIAlign, box_head: BoxHead, box_predictor: BoxPredictor,
-                 mask_roi_pool: MultiScaleRoIAlign, mask_head: MaskHead, *, fg_iou_thresh: float = 0.5,
-                 bg_iou_thresh: float = 0.5, batch_size_per_image: int = 128, positive_fraction: float = 0.25,
+    def __init__(self, box_roi_pool: MultiScaleRoIAlign, box_head: BoxHead,
+                 box_predictor: BoxPredictor, mask_roi_pool: MultiScaleRoIAlign,
+                 mask_head: MaskHead, *, fg_iou_thresh: float = 0.5, bg_iou_thresh: float = 0.5,
+                 batch_size_per_image: int = 128, positive_fraction: float = 0.25,
                  score_thresh: float = 0.05, nms_thresh: float = 0.5, detections_per_img: int = 50,
-                 mask_aligned: bool = False) -> None:
+                 mask_aligned: bool = True) -> None:
         super().__init__()
-        self.mask_aligned = mask_aligned  # half-pixel convention of mask targets and pasting (targets.py)
+        # half-pixel convention of mask targets and pasting (targets.py); True: Detectron2's
+        self.mask_aligned = mask_aligned
         self.box_roi_pool, self.box_head, self.box_predictor = box_roi_pool, box_head, box_predictor
         self.mask_roi_pool, self.mask_head = mask_roi_pool, mask_head
         self.fg_iou_thresh, self.bg_iou_thresh = fg_iou_thresh, bg_iou_thresh
         self.batch_size_per_image, self.positive_fraction = batch_size_per_image, positive_fraction
-        self.score_thresh, self.nms_thresh, self.detections_per_img = score_thresh, nms_thresh, detections_per_img
+        self.score_thresh, self.nms_thresh = score_thresh, nms_thresh
+        self.detections_per_img = detections_per_img
 
     def select_training_samples(self, proposals: list[Tensor], targets: list[dict[str, Tensor]]):
-        """Sampled proposals, their matched GT rows, labels and box regression targets (lists per image)."""
-        proposals = [torch.cat([p, t["boxes"].to(p)]) for p, t in zip(proposals, targets)]  # GT boxes are proposals too
+        """Sampled proposals, their matched GT rows, labels and box regression targets.
+
+        Each is a list with one tensor per image.
+        """
+        # the ground-truth boxes are proposals too
+        proposals = [torch.cat([p, t["boxes"].to(p)])
+                     for p, t in zip(proposals, targets, strict=True)]
         matched_idxs, labels = [], []
-        for p, t in zip(proposals, targets):
+        for p, t in zip(proposals, targets, strict=True):
             gt_boxes, gt_labels = t["boxes"].to(p), t["labels"]
             if len(gt_boxes) == 0:  # background image: every proposal is background
                 matched_idxs.append(torch.zeros(len(p), dtype=torch.int64, device=p.device))
                 labels.append(torch.zeros(len(p), dtype=torch.int64, device=p.device))
                 continue
-            matched = match_boxes(box_iou(gt_boxes, p), self.fg_iou_thresh, self.bg_iou_thresh)  # (P,)
+            iou = box_iou(gt_boxes, p)  # (G, P)
+            matched = match_boxes(iou, self.fg_iou_thresh, self.bg_iou_thresh)  # (P,)
             label = gt_labels[matched.clamp(min=0)].clone()
             label[matched == -1] = 0  # background
             label[matched == -2] = -1  # ignored
@@ -70,37 +79,53 @@ class RoIHeads(nn.Module):
             labels.append(label)
         pos, neg = sample_balanced(labels, self.batch_size_per_image, self.positive_fraction)
         regression = []
-        for i, (p, t) in enumerate(zip(proposals, targets)):
+        for i, (p, t) in enumerate(zip(proposals, targets, strict=True)):
             keep = torch.where(pos[i] | neg[i])[0]
-            proposals[i], matched_idxs[i], labels[i] = p[keep], matched_idxs[i][keep], labels[i][keep]
+            proposals[i], matched_idxs[i] = p[keep], matched_idxs[i][keep]
+            labels[i] = labels[i][keep]
             gt_boxes = t["boxes"].to(p) if len(t["boxes"]) else p.new_zeros(1, 4)
             regression.append(encode_boxes(gt_boxes[matched_idxs[i]], proposals[i], BOX_WEIGHTS))
         return proposals, matched_idxs, labels, regression
 
-    def forward(self, features: OrderedDict[str, Tensor], proposals: list[Tensor], image_size: tuple[int, int],
-                targets: list[dict[str, Tensor]] | None = None) -> tuple[list[dict[str, Tensor]], dict[str, Tensor]]:
+    def forward(self, features: OrderedDict[str, Tensor], proposals: list[Tensor],
+                image_size: tuple[int, int], targets: list[dict[str, Tensor]] | None = None,
+                ) -> tuple[list[dict[str, Tensor]], dict[str, Tensor]]:
+        """Detections (eval) or losses (training), per the module docstring.
+
+        Eval detections per image: ``{"boxes": Tensor[D, 4], "labels": int64 Tensor[D]``
+        class indices ``>= 1``, ``"scores": Tensor[D], "masks": Tensor[D, 1, 28, 28]``
+        probabilities of the predicted class}``; ``MaskRCNN`` pastes them and maps the
+        labels to category ids.
+        """
         losses: dict[str, Tensor] = {}
         if targets is not None:
-            proposals, matched_idxs, labels, regression = self.select_training_samples(proposals, targets)
+            sampled = self.select_training_samples(proposals, targets)
+            proposals, matched_idxs, labels, regression = sampled
         box_features = self.box_head(self.box_roi_pool(features, proposals))  # (R, representation)
         class_logits, box_regression = self.box_predictor(box_features)  # (R, C), (R, 4 C)
         detections: list[dict[str, Tensor]] = []
         if targets is not None:
-            loss_classifier, loss_box_reg = fastrcnn_loss(class_logits, box_regression, labels, regression)
+            loss_classifier, loss_box_reg = fastrcnn_loss(class_logits, box_regression, labels,
+                                                          regression)
             losses = {"loss_classifier": loss_classifier, "loss_box_reg": loss_box_reg}
             # mask branch: foreground proposals only
             positive = [torch.where(label > 0)[0] for label in labels]
-            mask_proposals = [p[k] for p, k in zip(proposals, positive)]
-            mask_matched = [m[k] for m, k in zip(matched_idxs, positive)]
-            mask_logits = self.mask_head(self.mask_roi_pool(features, mask_proposals))  # (P, C, 28, 28)
-            losses["loss_mask"] = mask_rcnn_loss(mask_logits, mask_proposals, [t["masks"] for t in targets],
-                                                 [t["labels"] for t in targets], mask_matched, self.mask_aligned)
+            mask_proposals = [p[k] for p, k in zip(proposals, positive, strict=True)]
+            mask_matched = [m[k] for m, k in zip(matched_idxs, positive, strict=True)]
+            mask_features = self.mask_roi_pool(features, mask_proposals)  # (P, D, 14, 14)
+            mask_logits = self.mask_head(mask_features)  # (P, C, 28, 28)
+            losses["loss_mask"] = mask_rcnn_loss(
+                mask_logits, mask_proposals, [t["masks"] for t in targets],
+                [t["labels"] for t in targets], mask_matched, self.mask_aligned)
             return detections, losses
-        boxes, scores, classes = postprocess_detections(class_logits, box_regression, proposals, image_size,
-                                                        self.score_thresh, self.nms_thresh, self.detections_per_img)
+        boxes, scores, classes = postprocess_detections(
+            class_logits, box_regression, proposals, image_size, self.score_thresh,
+            self.nms_thresh, self.detections_per_img)
         mask_logits = self.mask_head(self.mask_roi_pool(features, boxes))  # (D, C, 28, 28)
         label = torch.cat(classes)
-        probs = mask_logits[torch.arange(len(label), device=label.device), label].sigmoid()[:, None]  # (D, 1, 28, 28)
-        for b, s, c, m in zip(boxes, scores, classes, probs.split([len(b) for b in boxes])):
+        rows = torch.arange(len(label), device=label.device)
+        probs = mask_logits[rows, label].sigmoid()[:, None]  # (D, 1, 28, 28): the class's mask
+        per_image = probs.split([len(b) for b in boxes])
+        for b, s, c, m in zip(boxes, scores, classes, per_image, strict=True):
             detections.append({"boxes": b, "labels": c, "scores": s, "masks": m})
         return detections, losses

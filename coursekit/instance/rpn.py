@@ -44,27 +44,30 @@ from coursekit.instance.matching import (
 class AnchorGenerator(nn.Module):
     """``sizes[l] × aspect_ratios[l]`` anchors at every cell of level ``l`` (no parameters)."""
 
-    def __init__(self, sizes: Sequence[Sequence[float]], aspect_ratios: Sequence[Sequence[float]]) -> None:
+    def __init__(self, sizes: Sequence[Sequence[float]],
+                 aspect_ratios: Sequence[Sequence[float]]) -> None:
         super().__init__()
         self.sizes = tuple(tuple(s) for s in sizes)
         self.aspect_ratios = tuple(tuple(r) for r in aspect_ratios)
 
     def num_anchors_per_location(self) -> list[int]:
-        return [len(s) * len(r) for s, r in zip(self.sizes, self.aspect_ratios)]
+        return [len(s) * len(r) for s, r in zip(self.sizes, self.aspect_ratios, strict=True)]
 
     def forward(self, image_size: tuple[int, int], feature_maps: list[Tensor]) -> Tensor:
-        """All anchors of one image, Tensor[sum_l H_l W_l A_l, 4] (the same for every image of a batch)."""
+        """All anchors of one image, Tensor[sum_l H_l W_l A_l, 4] (the same for every image)."""
         ref = feature_maps[0]
-        return anchors_for_image(image_size, [tuple(f.shape[-2:]) for f in feature_maps], self.sizes,
-                                 self.aspect_ratios, dtype=ref.dtype, device=ref.device)
+        shapes = [tuple(f.shape[-2:]) for f in feature_maps]
+        return anchors_for_image(image_size, shapes, self.sizes, self.aspect_ratios,
+                                 dtype=ref.dtype, device=ref.device)
 
 
 class RPNHead(nn.Module):
-    """3 × 3 conv + ReLU shared by all levels, then 1 × 1 convs to ``A`` logits and ``4A`` deltas."""
+    """3 × 3 conv + ReLU shared by all levels, then 1 × 1 convs to ``A`` logits, ``4A`` deltas."""
 
     def __init__(self, in_channels: int, num_anchors: int) -> None:
         super().__init__()
-        self.conv = nn.Sequential(nn.Conv2d(in_channels, in_channels, 3, padding=1), nn.ReLU(inplace=True))
+        self.conv = nn.Sequential(nn.Conv2d(in_channels, in_channels, 3, padding=1),
+                                  nn.ReLU(inplace=True))
         self.cls_logits = nn.Conv2d(in_channels, num_anchors, 1)
         self.bbox_pred = nn.Conv2d(in_channels, num_anchors * 4, 1)
         for layer in self.modules():
@@ -79,12 +82,13 @@ class RPNHead(nn.Module):
 
 
 def flatten_predictions(objectness: list[Tensor], deltas: list[Tensor]) -> tuple[Tensor, Tensor]:
-    """Levels' maps -> Tensor[B, N] logits and Tensor[B, N, 4] deltas, rows in the anchors' order ((y, x), a)."""
+    """Levels' maps -> Tensor[B, N] logits, Tensor[B, N, 4] deltas (rows ordered as anchors)."""
     flat_obj, flat_deltas = [], []
-    for obj, dlt in zip(objectness, deltas):
+    for obj, dlt in zip(objectness, deltas, strict=True):
         B, A, H, W = obj.shape
         flat_obj.append(obj.permute(0, 2, 3, 1).reshape(B, -1))  # (B, H * W * A)
-        flat_deltas.append(dlt.view(B, A, 4, H, W).permute(0, 3, 4, 1, 2).reshape(B, -1, 4))  # (B, H * W * A, 4)
+        dlt = dlt.view(B, A, 4, H, W).permute(0, 3, 4, 1, 2)  # (B, H, W, A, 4)
+        flat_deltas.append(dlt.reshape(B, -1, 4))  # (B, H * W * A, 4)
     return torch.cat(flat_obj, 1), torch.cat(flat_deltas, 1)
 
 
@@ -107,17 +111,20 @@ def rpn_loss(objectness: Tensor, pred_bbox_deltas: Tensor, labels: list[Tensor],
     label, target = torch.cat(labels), torch.cat(regression_targets)
     box_loss = F.smooth_l1_loss(pred_bbox_deltas[sampled_pos], target[sampled_pos], beta=1 / 9,
                                 reduction="sum") / sampled.numel()
-    objectness_loss = F.binary_cross_entropy_with_logits(objectness.flatten()[sampled], label[sampled])
+    objectness_loss = F.binary_cross_entropy_with_logits(objectness.flatten()[sampled],
+                                                         label[sampled])
     return objectness_loss, box_loss
 
 
 class RegionProposalNetwork(nn.Module):
     """Anchors, head, proposal filtering and (in training) the RPN losses."""
 
-    def __init__(self, anchor_generator: AnchorGenerator, head: RPNHead, *, fg_iou_thresh: float = 0.7,
-                 bg_iou_thresh: float = 0.3, batch_size_per_image: int = 256, positive_fraction: float = 0.5,
-                 pre_nms_top_n: dict[str, int] | None = None, post_nms_top_n: dict[str, int] | None = None,
-                 nms_thresh: float = 0.7, score_thresh: float = 0.0, min_size: float = 1e-3) -> None:
+    def __init__(self, anchor_generator: AnchorGenerator, head: RPNHead, *,
+                 fg_iou_thresh: float = 0.7, bg_iou_thresh: float = 0.3,
+                 batch_size_per_image: int = 256, positive_fraction: float = 0.5,
+                 pre_nms_top_n: dict[str, int] | None = None,
+                 post_nms_top_n: dict[str, int] | None = None, nms_thresh: float = 0.7,
+                 score_thresh: float = 0.0, min_size: float = 1e-3) -> None:
         super().__init__()
         self.anchor_generator, self.head = anchor_generator, head
         self.fg_iou_thresh, self.bg_iou_thresh = fg_iou_thresh, bg_iou_thresh
@@ -126,7 +133,8 @@ class RegionProposalNetwork(nn.Module):
         self._post = post_nms_top_n or {"training": 150, "testing": 75}
         self.nms_thresh, self.score_thresh, self.min_size = nms_thresh, score_thresh, min_size
 
-    def assign_targets(self, anchors: Tensor, targets: list[dict[str, Tensor]]) -> tuple[list[Tensor], list[Tensor]]:
+    def assign_targets(self, anchors: Tensor,
+                       targets: list[dict[str, Tensor]]) -> tuple[list[Tensor], list[Tensor]]:
         """Per image: labels Tensor[N] (1 / 0 / -1 ignore) and regression targets Tensor[N, 4]."""
         labels, regression = [], []
         for t in targets:
@@ -135,7 +143,8 @@ class RegionProposalNetwork(nn.Module):
                 labels.append(anchors.new_zeros(len(anchors)))
                 regression.append(anchors.new_zeros(len(anchors), 4))
                 continue
-            matched = match_boxes(box_iou(gt, anchors), self.fg_iou_thresh, self.bg_iou_thresh, True)  # (N,)
+            iou = box_iou(gt, anchors)  # (G, N)
+            matched = match_boxes(iou, self.fg_iou_thresh, self.bg_iou_thresh, True)  # (N,)
             label = (matched >= 0).to(anchors.dtype)
             label[matched == BELOW_LOW_THRESHOLD] = 0.0
             label[matched == BETWEEN_THRESHOLDS] = -1.0
@@ -145,7 +154,8 @@ class RegionProposalNetwork(nn.Module):
 
     def filter_proposals(self, proposals: Tensor, objectness: Tensor, image_size: tuple[int, int],
                          level_sizes: list[int]) -> list[Tensor]:
-        """Top ``pre_nms_top_n`` per level, clip, drop tiny / low boxes, NMS per level, keep ``post_nms_top_n``."""
+        """Top ``pre_nms_top_n`` per level, clip, drop tiny / low boxes, NMS per level, keep
+        ``post_nms_top_n``."""
         mode = "training" if self.training else "testing"
         B = proposals.shape[0]
         objectness = objectness.detach()  # (B, N)
@@ -158,9 +168,10 @@ class RegionProposalNetwork(nn.Module):
             offset += n
         top_idx = torch.cat(top, 1)  # (B, K)
         rows = torch.arange(B, device=proposals.device)[:, None]
-        scores, boxes, lvl = objectness[rows, top_idx].sigmoid(), proposals[rows, top_idx], levels[top_idx]
+        scores = objectness[rows, top_idx].sigmoid()  # (B, K)
+        boxes, lvl = proposals[rows, top_idx], levels[top_idx]  # (B, K, 4), (B, K)
         result = []
-        for b_boxes, b_scores, b_lvl in zip(boxes, scores, lvl):
+        for b_boxes, b_scores, b_lvl in zip(boxes, scores, lvl, strict=True):
             b_boxes = clip_boxes_to_image(b_boxes, image_size)
             keep = remove_small_boxes(b_boxes, self.min_size)
             keep = keep[b_scores[keep] >= self.score_thresh]
@@ -170,8 +181,12 @@ class RegionProposalNetwork(nn.Module):
         return result
 
     def forward(self, image_size: tuple[int, int], features: list[Tensor],
-                targets: list[dict[str, Tensor]] | None = None) -> tuple[list[Tensor], dict[str, Tensor]]:
-        """Proposals (list of B Tensor[K_b, 4]) and, with targets, ``{"loss_objectness", "loss_rpn_box_reg"}``."""
+                targets: list[dict[str, Tensor]] | None = None,
+                ) -> tuple[list[Tensor], dict[str, Tensor]]:
+        """Proposals (list of B Tensor[K_b, 4]); with targets also the losses.
+
+        Losses: ``{"loss_objectness", "loss_rpn_box_reg"}``.
+        """
         objectness, deltas = self.head(features)
         anchors = self.anchor_generator(image_size, features)  # (N, 4)
         level_sizes = [o[0].numel() for o in objectness]  # A_l * H_l * W_l

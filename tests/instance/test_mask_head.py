@@ -1,4 +1,4 @@
-"""MaskHead: RoI features -> C × 28 × 28, built from convs, a 2× transposed conv and a 1 × 1 conv."""
+"""MaskHead: RoI features -> C × 28 × 28 from convs, a 2× transposed conv and a 1 × 1 conv."""
 
 import pytest
 import torch
@@ -10,8 +10,19 @@ from coursekit.instance import MaskHead
 from coursekit.upsampling import conv_transpose2d
 
 
-def test_docstring_says_one_mask_per_class():
-    assert "C × 28 × 28: one mask per class" in MaskHead.__doc__
+def test_one_mask_per_class():
+    # class c's 28 x 28 mask comes from row c of the last 1 x 1 conv alone: changing that row
+    # changes channel c and no other
+    head = MaskHead(8, 4, dim=6, num_convs=1).double()
+    x = torch.randn(2, 8, 14, 14, dtype=torch.float64)
+    before = head(x)
+    with torch.no_grad():
+        head.predictor[2].weight[2] += 1.0
+        head.predictor[2].bias[2] += 1.0
+    after = head(x)
+    assert before.shape == (2, 4, 28, 28)
+    changed = (after != before).flatten(2).any(-1)  # (R, C)
+    assert changed[:, 2].all() and not changed[:, [0, 1, 3]].any()
 
 
 @pytest.mark.parametrize("num_convs, dim", [(0, 8), (1, 16), (3, 32), (4, 8)])
@@ -32,10 +43,26 @@ def test_hand_computed_tiny_head():
         head.predictor[2].weight.copy_(torch.tensor([1.0, 2.0]).view(2, 1, 1, 1))
         head.predictor[2].bias.copy_(torch.tensor([0.0, -1.0]))
     x = torch.tensor([[[[1.0, -2.0], [3.0, 0.5]]]], dtype=torch.float64)
-    relu_up = torch.tensor([[1.0, 1, 0, 0], [1, 1, 0, 0], [3, 3, 0.5, 0.5], [3, 3, 0.5, 0.5]], dtype=torch.float64)
+    relu_up = torch.tensor([[1.0, 1, 0, 0], [1, 1, 0, 0], [3, 3, 0.5, 0.5], [3, 3, 0.5, 0.5]],
+                           dtype=torch.float64)
     out = head(x)
     assert_close(out[0, 0], relu_up)
     assert_close(out[0, 1], 2 * relu_up - 1)
+
+
+def torchvision_head(head):
+    """torchvision's MaskRCNNHeads + MaskRCNNPredictor holding ``head``'s weights (float64)."""
+    convs = [m for m in head.convs if isinstance(m, torch.nn.Conv2d)]
+    width = convs[0].out_channels if convs else head.in_channels
+    tv_convs = MaskRCNNHeads(head.in_channels, [c.out_channels for c in convs], 1).double()
+    tv_pred = MaskRCNNPredictor(width, head.predictor[0].out_channels, head.num_classes).double()
+    with torch.no_grad():
+        for tv_block, conv in zip(tv_convs, convs, strict=True):
+            tv_block[0].weight.copy_(conv.weight)
+            tv_block[0].bias.copy_(conv.bias)
+        tv_pred.conv5_mask.load_state_dict(head.predictor[0].state_dict())
+        tv_pred.mask_fcn_logits.load_state_dict(head.predictor[2].state_dict())
+    return lambda x: tv_pred(tv_convs(x))
 
 
 def test_same_as_the_lecture_pieces_and_torchvision_layout():
@@ -49,16 +76,7 @@ def test_same_as_the_lecture_pieces_and_torchvision_layout():
     deconv, last = head.predictor[0], head.predictor[2]
     h = F.relu(conv_transpose2d(h, deconv.weight, deconv.bias, stride=2))
     assert_close(head(x), F.conv2d(h, last.weight, last.bias))
-
-    tv_convs = MaskRCNNHeads(6, [5, 5], 1).double()
-    tv_pred = MaskRCNNPredictor(5, 5, 4).double()
-    with torch.no_grad():
-        for tv_block, conv in zip(tv_convs, (head.convs[0], head.convs[2])):
-            tv_block[0].weight.copy_(conv.weight)
-            tv_block[0].bias.copy_(conv.bias)
-        tv_pred.conv5_mask.load_state_dict(deconv.state_dict())
-        tv_pred.mask_fcn_logits.load_state_dict(last.state_dict())
-    assert_close(head(x), tv_pred(tv_convs(x)))
+    assert_close(head(x), torchvision_head(head)(x))
 
 
 def test_gradcheck():
@@ -68,17 +86,24 @@ def test_gradcheck():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match=r"x must be Tensor\[R, 64, S, S\].*got Tensor\[3, 32, 14, 14\]"):
+    expected = r"x must be Tensor\[R, 64, S, S\] \(RoI features\), got Tensor"
+    with pytest.raises(ValueError, match=expected + r"\[3, 32, 14, 14\]"):
         MaskHead(64, 5)(torch.randn(3, 32, 14, 14))
-    with pytest.raises(ValueError, match="num_classes must be an int >= 2"):
+    with pytest.raises(ValueError, match=expected + r"\[64, 14, 14\]"):
+        MaskHead(64, 5)(torch.randn(64, 14, 14))
+    with pytest.raises(ValueError, match="num_classes must be >= 2, got 1"):
         MaskHead(64, 1)
-    with pytest.raises(ValueError, match="dim must be an int >= 1"):
+    with pytest.raises(ValueError, match="dim must be positive, got 0"):
         MaskHead(64, 5, dim=0)
+    with pytest.raises(TypeError, match="num_convs must be an int, got 2.0"):
+        MaskHead(64, 5, num_convs=2.0)
 
 
 def test_device(device):
-    head = MaskHead(8, 3, dim=4).to(device)
+    # ours in float32 on the device; torchvision's heads with the same weights in float64 on CPU
+    head = MaskHead(8, 3, dim=4)
     x = torch.randn(2, 8, 14, 14)
-    out = head(x.to(device))
+    reference = torchvision_head(head)(x.double())
+    out = head.to(device)(x.to(device))
     assert out.device.type == device.type
-    assert_close(out.cpu(), head.cpu()(x), atol=1e-4, rtol=1e-4)
+    assert_close(out.cpu().double(), reference, atol=1e-4, rtol=1e-4)
