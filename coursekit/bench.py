@@ -17,12 +17,17 @@ from pathlib import Path
 import torch
 
 from coursekit.registry import BENCHES
+from coursekit.validators import positive_int
 
 Row = dict
 
 
 def time_call(fn, *, repeat: int = 5, warmup: int = 1) -> float:
     """Median wall time of ``fn()`` in seconds (after ``warmup`` calls)."""
+    if not callable(fn):
+        raise TypeError(f"fn must be a function to time, got {type(fn).__name__}")
+    repeat = positive_int(repeat, "repeat")
+    warmup = positive_int(warmup, "warmup", minimum=0)
     for _ in range(warmup):
         fn()
     times = []
@@ -51,32 +56,42 @@ def time_lessons(lessons: Path, timeout: int = 600) -> list[Row]:
     total = 0.0
     for path in sorted(lessons.glob("[0-9][0-9]_*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(lessons)}})
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(lessons)}})
         start = time.perf_counter()
         client.execute()
         seconds = time.perf_counter() - start
         total += seconds
-        rows.append({"benchmark": f"lesson {path.stem}", "ours": f"{seconds:.1f} s", "reference": "≤ 90 s",
-                     "ratio": None, "note": "fresh kernel, CPU" if seconds <= 90 else "OVER BUDGET"})
-    rows.append({"benchmark": "all lessons", "ours": f"{total:.1f} s", "reference": "≤ 720 s", "ratio": None,
-                 "note": f"{len(rows)} notebooks"})
+        rows.append({"benchmark": f"lesson {path.stem}", "ours": f"{seconds:.1f} s",
+                     "reference": "≤ 90 s", "ratio": None,
+                     "note": "fresh kernel, CPU" if seconds <= 90 else "OVER BUDGET"})
+    rows.append({"benchmark": "all lessons", "ours": f"{total:.1f} s", "reference": "≤ 720 s",
+                 "ratio": None, "note": f"{len(rows)} notebooks"})
     return rows
 
 
 def format_table(rows: list[Row], markdown: bool) -> str:
     header = ["benchmark", "ours", "reference", "ours/ref", "note"]
     body = [[r["benchmark"], str(r["ours"]), str(r["reference"]),
-             "" if r.get("ratio") is None else f"{r['ratio']:.2f}×", r.get("note", "")] for r in rows]
+             "" if r.get("ratio") is None else f"{r['ratio']:.2f}×", r.get("note", "")]
+            for r in rows]
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(cells) + " |" for cells in body]
         return "\n".join(lines)
-    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
+              for i, h in enumerate(header)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*b) for b in body])
+    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    return "\n".join(lines + [fmt.format(*b) for b in body])
 
 
-def run_benchmarks(names: list[str] | None = None, quick: bool = False, markdown: bool = False, lessons: bool = False) -> int:
+def run_benchmarks(
+    names: list[str] | None = None,
+    quick: bool = False,
+    markdown: bool = False,
+    lessons: bool = False,
+) -> int:
     from coursekit.cli import _resolve, lessons_dir
     from coursekit.device import describe_device
 
@@ -91,8 +106,8 @@ def run_benchmarks(names: list[str] | None = None, quick: bool = False, markdown
         rows.extend(_resolve(BENCHES[name])(quick))
     if lessons:
         rows.extend(time_lessons(lessons_dir()))
-    rows.append({"benchmark": "peak memory (RSS)", "ours": f"{peak_rss_mb():.0f} MB", "reference": "≤ 3000 MB",
-                 "ratio": None, "note": "this process and its kernels"})
+    rows.append({"benchmark": "peak memory (RSS)", "ours": f"{peak_rss_mb():.0f} MB",
+                 "reference": "≤ 3000 MB", "ratio": None, "note": "this process and its kernels"})
     print(f"device: {describe_device(torch.device('cpu'))}; torch {torch.__version__}")
     print(format_table(rows, markdown))
     return 0

@@ -20,6 +20,8 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> torch.Generat
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     if not 0 <= seed < 2**32:
         raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+    if not isinstance(deterministic, bool):
+        raise TypeError(f"deterministic must be a bool, got {deterministic!r}")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -21,6 +21,7 @@ from coursekit.data.shapesworld import (
 )
 
 __all__ = [
-    "CATEGORIES", "IGNORE", "KEYPOINT_NAMES", "NUM_CLASSES", "PART_NAMES", "SKELETON", "STUFF_IDS",
-    "THING_IDS", "Scene", "SceneBatch", "category_id", "category_name", "render_batch", "render_scene",
+    "CATEGORIES", "IGNORE", "KEYPOINT_NAMES", "NUM_CLASSES", "PART_NAMES", "SKELETON",
+    "STUFF_IDS", "THING_IDS", "Scene", "SceneBatch", "category_id", "category_name",
+    "render_batch", "render_scene",
 ]

@@ -22,7 +22,7 @@ from coursekit.data.shapesworld import render_batch
 
 
 def _throughput(size: int, batch: int, repeat: int) -> float:
-    """Median scenes per second of ``render_batch`` over ``repeat`` fresh batches (after a warmup)."""
+    """Median scenes per second of ``render_batch`` over ``repeat`` fresh batches (after warmup)."""
     render_batch(range(batch), size)
     rates = []
     for r in range(repeat):
@@ -43,9 +43,10 @@ def bench(quick: bool) -> list[dict]:
             rate = _throughput(size, batch, 3 if quick else 9)
             flag = " — BELOW 1000 scenes/s" if size == 64 and rate < 1000 else ""
             load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-            rows.append({"benchmark": f"ShapesWorld render_batch {size}x{size}", "ours": f"{rate:.0f} scenes/s",
-                         "reference": "-", "ratio": None,
-                         "note": f"batch {batch}, CPU, 2 threads, all annotations and frame 2; load avg {load:.1f}{flag}"})
+            rows.append({"benchmark": f"ShapesWorld render_batch {size}x{size}",
+                         "ours": f"{rate:.0f} scenes/s", "reference": "-", "ratio": None,
+                         "note": f"batch {batch}, CPU, 2 threads, all annotations and frame 2; "
+                                 f"load avg {load:.1f}{flag}"})
         return rows
     finally:
         torch.set_num_threads(threads)

@@ -1,7 +1,8 @@
 """Export ShapesWorld scenes to COCO: instances + keypoints JSON, and COCO panoptic (JSON + PNG).
 
 Category ids: COCO ids start at 1, so ``category_id = id + 1`` where ``id`` is the train id
-of ``shapesworld.CATEGORIES`` (sky 1 ... wall 4, circle 5, square 6, triangle 7, person 8).
+of ``shapesworld.CATEGORIES`` (sky 1 ... wall 4, circle 5, square 6, triangle 7,
+person 8).
 The instances file lists the 4 thing categories; the person category carries the 17
 keypoint names and the skeleton. Masks are run-length encoded by our own encoder
 (``encode_rle``: column-major, runs starting with zeros, as pycocotools does; optionally
@@ -26,6 +27,7 @@ from PIL import Image
 from torch import Tensor
 
 from coursekit.data.shapesworld import CATEGORIES, KEYPOINT_NAMES, SKELETON, Scene, SceneBatch
+from coursekit.validators import describe, positive_int, require_tensor
 
 STUFF_SEGMENT_OFFSET = 1000
 
@@ -33,13 +35,21 @@ STUFF_SEGMENT_OFFSET = 1000
 def encode_rle(mask: Tensor, compressed: bool = False) -> dict:
     """Run-length encode a binary mask Tensor[H, W] the COCO way.
 
-    The mask is read column by column (Fortran order); ``counts`` alternates runs of 0s
-    and 1s, starting with 0s (a leading run of length 0 if the first pixel is 1).
-    Same as ``pycocotools.mask.encode(np.asfortranarray(mask))`` (``compressed=True`` gives
-    its string ``counts``); tested in tests/data/test_coco.py.
+    ``mask``: bool, or an integer dtype (uint8 like pycocotools) where nonzero is 1;
+    float masks are refused (threshold them first). The mask is read column by column
+    (Fortran order); ``counts`` alternates runs of 0s and 1s, starting with 0s (a leading
+    run of length 0 if the first pixel is 1). Same as
+    ``pycocotools.mask.encode(np.asfortranarray(mask))`` (``compressed=True`` gives its
+    string ``counts``); tested in tests/data/test_coco.py.
     """
-    if not isinstance(mask, Tensor) or mask.dim() != 2:
-        raise ValueError(f"mask must be Tensor[H, W], got {_describe(mask)}")
+    require_tensor(mask, "mask", "a bool Tensor[H, W]")
+    if mask.dim() != 2:
+        raise ValueError(f"mask must be Tensor[H, W], got {describe(mask)}")
+    if mask.is_floating_point() or mask.is_complex():
+        raise TypeError(f"mask must be a bool (or integer 0/1) Tensor[H, W]; threshold soft masks "
+                        f"first, e.g. probs > 0.5; got {describe(mask)}")
+    if not isinstance(compressed, bool):
+        raise TypeError(f"compressed must be a bool, got {compressed!r}")
     H, W = mask.shape
     flat = mask.detach().bool().t().reshape(-1).cpu()  # column-major
     starts = torch.nonzero(flat[1:] != flat[:-1]).squeeze(1) + 1  # where a new run starts
@@ -53,6 +63,10 @@ def encode_rle(mask: Tensor, compressed: bool = False) -> dict:
 def rle_to_string(counts: Sequence[int]) -> str:
     """COCO's compressed RLE string: each count (minus the one two places back, from the
     fourth on) in 5-bit groups, low first, 0x20 marking "more", each + 48 as a character."""
+    if isinstance(counts, str | bytes) or not isinstance(counts, Sequence) or not all(
+        isinstance(c, numbers.Integral) and not isinstance(c, bool) for c in counts
+    ):
+        raise TypeError(f"counts must be a list of ints (run lengths), got {describe(counts)}")
     out = []
     for i, x in enumerate(counts):
         x = int(x) - (int(counts[i - 2]) if i > 2 else 0)
@@ -67,6 +81,8 @@ def rle_to_string(counts: Sequence[int]) -> str:
 
 def rle_from_string(s: str) -> list[int]:
     """Inverse of ``rle_to_string``."""
+    if not isinstance(s, str):
+        raise TypeError(f"s must be a str (COCO's compressed counts), got {describe(s)}")
     counts: list[int] = []
     p = 0
     while p < len(s):
@@ -84,14 +100,15 @@ def rle_from_string(s: str) -> list[int]:
 
 def decode_rle(rle: dict) -> Tensor:
     """Tensor[H, W] bool from a COCO RLE dict (``counts`` a list or a compressed string)."""
+    if not isinstance(rle, dict) or not {"counts", "size"} <= set(rle):
+        raise TypeError(f"rle must be a dict with 'counts' and 'size', got {describe(rle)}")
     H, W = rle["size"]
-    counts = rle_from_string(rle["counts"]) if isinstance(rle["counts"], str) else list(rle["counts"])
+    counts = rle["counts"]
+    counts = rle_from_string(counts) if isinstance(counts, str) else list(counts)
+    if sum(counts) != H * W:
+        raise ValueError(f"rle counts must add up to H * W = {H * W} pixels, got {sum(counts)}")
     values = torch.arange(len(counts)) % 2 == 1  # runs alternate 0, 1, 0, ...
     return values.repeat_interleave(torch.tensor(counts, dtype=torch.long)).view(W, H).t()
-
-
-def _describe(x) -> str:
-    return f"Tensor{list(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
 
 
 def _scenes(scenes) -> list[Scene]:
@@ -99,15 +116,19 @@ def _scenes(scenes) -> list[Scene]:
         return [scenes.scene(i) for i in range(len(scenes))]
     if isinstance(scenes, Scene):
         return [scenes]
-    if not isinstance(scenes, Sequence) or len(scenes) == 0 or not all(isinstance(s, Scene) for s in scenes):
-        raise ValueError(f"scenes must be a non-empty sequence of Scene (or a SceneBatch), got {type(scenes).__name__}")
+    expected = "a non-empty sequence of Scene (or a SceneBatch)"
+    if not isinstance(scenes, Sequence) or not all(isinstance(s, Scene) for s in scenes):
+        got = describe(scenes)
+        if isinstance(scenes, Sequence):
+            got += " of " + ", ".join(sorted({describe(s) for s in scenes}))
+        raise TypeError(f"scenes must be {expected}, got {got}")
+    if len(scenes) == 0:
+        raise ValueError(f"scenes must be {expected}, got an empty {describe(scenes)}")
     return list(scenes)
 
 
 def _check_start(image_id_start) -> int:
-    if isinstance(image_id_start, bool) or not isinstance(image_id_start, numbers.Integral) or image_id_start < 0:
-        raise ValueError(f"image_id_start must be an int >= 0, got {image_id_start!r}")
-    return int(image_id_start)
+    return positive_int(image_id_start, "image_id_start", minimum=0)
 
 
 def _bbox(mask: Tensor) -> list[float]:
@@ -118,7 +139,8 @@ def _bbox(mask: Tensor) -> list[float]:
 
 
 def _image_entry(scene: Scene, image_id: int) -> dict:
-    return {"id": image_id, "file_name": f"{image_id:012d}.png", "height": scene.size, "width": scene.size, "seed": scene.seed}
+    return {"id": image_id, "file_name": f"{image_id:012d}.png", "height": scene.size,
+            "width": scene.size, "seed": scene.seed}
 
 
 def coco_categories(things_only: bool = True) -> list[dict]:
@@ -127,16 +149,22 @@ def coco_categories(things_only: bool = True) -> list[dict]:
     for c in CATEGORIES:
         if things_only and not c["isthing"]:
             continue
-        entry = {"id": c["id"] + 1, "name": c["name"], "supercategory": "person" if c["name"] == "person" else
-                 ("shape" if c["isthing"] else "stuff"), "isthing": c["isthing"]}
+        if c["name"] == "person":
+            supercategory = "person"
+        else:
+            supercategory = "shape" if c["isthing"] else "stuff"
+        entry = {"id": c["id"] + 1, "name": c["name"], "supercategory": supercategory,
+                 "isthing": c["isthing"]}
         if c["name"] == "person":
             entry.update(keypoints=list(KEYPOINT_NAMES), skeleton=[list(p) for p in SKELETON])
         cats.append(entry)
     return cats
 
 
-def to_coco(scenes: Sequence[Scene] | SceneBatch, *, image_id_start: int = 1, compressed: bool = False) -> dict:
-    """COCO instances (+ person keypoints) dict for ``scenes``; images get ids from ``image_id_start``.
+def to_coco(
+    scenes: Sequence[Scene] | SceneBatch, *, image_id_start: int = 1, compressed: bool = False
+) -> dict:
+    """COCO instances (+ person keypoints) dict for ``scenes``; image ids from ``image_id_start``.
 
     Each thing becomes an annotation with ``segmentation`` (RLE of the visible mask),
     ``area`` (its pixel count), ``bbox`` (xywh), ``iscrowd``; persons add ``keypoints``
@@ -150,12 +178,14 @@ def to_coco(scenes: Sequence[Scene] | SceneBatch, *, image_id_start: int = 1, co
         for k in range(len(s.labels)):
             mask = s.masks[k].cpu()
             x1, y1, x2, y2 = s.boxes[k].tolist()
-            ann = {"id": len(annotations) + 1, "image_id": start + i, "category_id": int(s.labels[k]) + 1,
+            ann = {"id": len(annotations) + 1, "image_id": start + i,
+                   "category_id": int(s.labels[k]) + 1,
                    "segmentation": encode_rle(mask, compressed), "area": int(mask.sum()),
                    "bbox": [x1, y1, x2 - x1, y2 - y1], "iscrowd": int(s.iscrowd[k])}
             if k in person_row:
                 kp = s.keypoints[person_row[k]].cpu()
-                ann["keypoints"] = [v for x, y, vis in kp.tolist() for v in (float(x), float(y), int(vis))]
+                ann["keypoints"] = [v for x, y, vis in kp.tolist()
+                                    for v in (float(x), float(y), int(vis))]
                 ann["num_keypoints"] = int((kp[:, 2] > 0).sum())
             annotations.append(ann)
     return {"info": {"description": "ShapesWorld (coursekit)", "version": "1.0"}, "licenses": [],
@@ -169,22 +199,29 @@ def panoptic_ids(scene: Scene) -> tuple[Tensor, list[dict]]:
     0 (void) marks ignored pixels. Segments: ``{"id", "category_id" (train id), "iscrowd",
     "area", "bbox"}``, for ``coursekit.panoptic`` and for ``to_coco_panoptic``.
     """
+    if not isinstance(scene, Scene):
+        raise TypeError(f"scene must be a Scene (render_scene(seed)), got {describe(scene)}")
     sem, inst = scene.semantic.cpu(), scene.instance_ids.cpu()
     ids = torch.where(inst > 0, inst, sem + STUFF_SEGMENT_OFFSET)
     ids = torch.where(sem == 255, 0, ids)
     segments = []
     for k in range(len(scene.labels)):
         m = ids == k + 1
-        segments.append({"id": k + 1, "category_id": int(scene.labels[k]), "iscrowd": int(scene.iscrowd[k]),
-                         "area": int(m.sum()), "bbox": _bbox(m)})
+        segments.append({"id": k + 1, "category_id": int(scene.labels[k]),
+                         "iscrowd": int(scene.iscrowd[k]), "area": int(m.sum()), "bbox": _bbox(m)})
     for c in sorted(set(sem[inst == 0].tolist()) - {255}):
         m = ids == STUFF_SEGMENT_OFFSET + c
-        segments.append({"id": STUFF_SEGMENT_OFFSET + c, "category_id": c, "iscrowd": 0, "area": int(m.sum()), "bbox": _bbox(m)})
+        segments.append({"id": STUFF_SEGMENT_OFFSET + c, "category_id": c, "iscrowd": 0,
+                         "area": int(m.sum()), "bbox": _bbox(m)})
     return ids, segments
 
 
-def to_coco_panoptic(scenes: Sequence[Scene] | SceneBatch, out_dir: str | Path, *, image_id_start: int = 1) -> dict:
-    """Write COCO panoptic PNGs to ``out_dir/panoptic/`` and ``out_dir/panoptic.json``; return the dict.
+def to_coco_panoptic(
+    scenes: Sequence[Scene] | SceneBatch, out_dir: str | Path, *, image_id_start: int = 1
+) -> dict:
+    """Write COCO panoptic PNGs to ``out_dir/panoptic/`` and ``out_dir/panoptic.json``.
+
+    Returns the JSON dict.
 
     PNG pixel = segment id as ``R + 256 G + 256^2 B``; ``segments_info`` holds id,
     category_id (train id + 1), area, bbox (xywh), iscrowd; categories list all 8 with isthing.
@@ -197,18 +234,23 @@ def to_coco_panoptic(scenes: Sequence[Scene] | SceneBatch, out_dir: str | Path, 
         entry = _image_entry(s, start + i)
         ids, segments = panoptic_ids(s)
         a = ids.numpy()
-        rgb = np.stack([a % 256, a // 256 % 256, a // 256**2 % 256], -1).astype(np.uint8)  # (H, W, 3)
+        rgb = np.stack([a % 256, a // 256 % 256, a // 256**2 % 256], -1)  # (H, W, 3)
+        rgb = rgb.astype(np.uint8)
         Image.fromarray(rgb).save(out / "panoptic" / entry["file_name"])
         images.append(entry)
+        info = [dict(seg, category_id=seg["category_id"] + 1) for seg in segments]
         annotations.append({"image_id": start + i, "file_name": entry["file_name"],
-                            "segments_info": [dict(seg, category_id=seg["category_id"] + 1) for seg in segments]})
-    data = {"info": {"description": "ShapesWorld panoptic (coursekit)"}, "licenses": [], "images": images,
-            "annotations": annotations, "categories": coco_categories(things_only=False)}
+                            "segments_info": info})
+    data = {"info": {"description": "ShapesWorld panoptic (coursekit)"}, "licenses": [],
+            "images": images, "annotations": annotations,
+            "categories": coco_categories(things_only=False)}
     (out / "panoptic.json").write_text(json.dumps(data))
     return data
 
 
-def save_coco(scenes: Sequence[Scene] | SceneBatch, out_dir: str | Path, *, image_id_start: int = 1) -> dict[str, Path]:
+def save_coco(
+    scenes: Sequence[Scene] | SceneBatch, out_dir: str | Path, *, image_id_start: int = 1
+) -> dict[str, Path]:
     """Write ``out_dir/images/<id>.png`` (8-bit RGB) and ``out_dir/instances.json`` (``to_coco``).
 
     Returns ``{"images": folder, "instances": json path}``.
@@ -217,8 +259,9 @@ def save_coco(scenes: Sequence[Scene] | SceneBatch, out_dir: str | Path, *, imag
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     data = to_coco(scenes, image_id_start=start)
-    for s, entry in zip(scenes, data["images"]):
-        pixels = (s.image.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    for s, entry in zip(scenes, data["images"], strict=True):
+        pixels = (s.image.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+        pixels = pixels.permute(1, 2, 0).numpy()  # (H, W, 3)
         Image.fromarray(pixels).save(out / "images" / entry["file_name"])
     (out / "instances.json").write_text(json.dumps(data))
     return {"images": out / "images", "instances": out / "instances.json"}

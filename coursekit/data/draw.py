@@ -10,8 +10,8 @@ one type at once. Every covered window pixel carries a byte
 where slots are sorted far to near and ``shade`` (the colour index inside the thing) grows
 with the drawing order inside a thing (a person's legs, then torso, arms, head). Pasting
 all windows with one ``scatter_reduce(..., "amax")`` keeps, at each pixel, the code drawn
-last: the painter's algorithm as a z-buffer, in one deterministic call. Frame 2 pastes the same windows
-shifted by each thing's integer velocity, so the optical flow is exact.
+last: the painter's algorithm as a z-buffer, in one deterministic call. Frame 2 pastes the
+same windows shifted by each thing's integer velocity, so the optical flow is exact.
 
 Per-pixel maths uses only ``+ - * /``, comparisons, gathers and a small matmul; sines are
 taken in float64 on the CPU; so a scene is the same in every batch and (to 1e-6) on
@@ -49,11 +49,13 @@ def _polygon(X: Tensor, Y: Tensor, verts: Tensor) -> Tensor:
     return dist
 
 
-def _disk(X: Tensor, Y: Tensor, cx: Tensor, cy: Tensor, r: Tensor, rim: float) -> tuple[Tensor, Tensor]:
-    """Pixels of a disk: ``(x - cx)^2 + (y - cy)^2 <= r^2``, and its rim (the outer ``rim`` pixels).
+def _disk(
+    X: Tensor, Y: Tensor, cx: Tensor, cy: Tensor, r: Tensor, rim: float
+) -> tuple[Tensor, Tensor]:
+    """Pixels of a disk: ``(x - cx)^2 + (y - cy)^2 <= r^2``, and its rim (the outer ``rim`` px).
 
-    X [T, 1, W] and Y [T, H, 1] are pixel centres, cx, cy, r broadcast (e.g. [T, 1, 1]); a disk
-    with r <= 0 is empty. Returns (inside, on_rim), bool [T, H, W].
+    X [T, 1, W] and Y [T, H, 1] are pixel centres, cx, cy, r broadcast (e.g. [T, 1, 1]); a
+    disk with r <= 0 is empty. Returns (inside, on_rim), bool [T, H, W].
     """
     d2 = (X - cx) * (X - cx) + (Y - cy) * (Y - cy)  # (T, H, W): the x and y parts are separable
     inside = (d2 <= r * r) & (r > 0)
@@ -110,15 +112,22 @@ def draw_stuff(L: lay.Layout, device: torch.device) -> dict[str, Tensor]:
     haze = 0.5 * (c[None, :] / yh) ** 2
     cloud_gain, cloud_bias = torch.where(sky_row, 1 - haze, 0.0), torch.where(sky_row, haze, 0.0)
     x0, x1, y0, y1 = L.wall.long().unbind(-1)
-    wall_cols, wall_rows = (idx >= x0[:, None]) & (idx < x1[:, None]), (idx >= y0[:, None]) & (idx < y1[:, None])
-    bh, mw = max(2, round(0.07 * S)), max(1, round(0.01 * S))  # bricks of bh x 2 bh pixels, mortar mw wide
+    wall_cols = (idx >= x0[:, None]) & (idx < x1[:, None])
+    wall_rows = (idx >= y0[:, None]) & (idx < y1[:, None])
+    # bricks of bh x 2 bh pixels, mortar mw wide
+    bh, mw = max(2, round(0.07 * S)), max(1, round(0.01 * S))
     rel_y, rel_x = idx - y0[:, None], idx - x0[:, None]
-    mortar_row, odd_row = rel_y % bh < mw, (rel_y // bh) % 2 == 1  # odd rows shifted by half a brick
+    # odd rows are shifted by half a brick
+    mortar_row, odd_row = rel_y % bh < mw, (rel_y // bh) % 2 == 1
     joint_even, joint_odd = rel_x % (2 * bh) < mw, (rel_x + bh) % (2 * bh) < mw
     px, py, pa, pb = L.pond.unbind(-1)
     has_pond = pa > 0
     ex2 = (c[None, :] - px[:, None]) ** 2 / torch.where(has_pond, pa, 1.0)[:, None] ** 2
-    ey2 = torch.where(has_pond[:, None], (c[None, :] - py[:, None]) ** 2 / torch.where(has_pond, pb, 1.0)[:, None] ** 2, 2.0)
+    ey2 = torch.where(
+        has_pond[:, None],
+        (c[None, :] - py[:, None]) ** 2 / torch.where(has_pond, pb, 1.0)[:, None] ** 2,
+        2.0,
+    )
     wave_y = 2 * math.pi * (c[None, :] / (0.07 * S) + L.wave_phase[:, None])  # (B, S)
     wave_x = 0.6 * torch.sin(2 * math.pi * c / (0.3 * S))  # (S,)
 
@@ -127,19 +136,24 @@ def draw_stuff(L: lay.Layout, device: torch.device) -> dict[str, Tensor]:
     pond = (dev(ex2)[:, None, :] + dev(ey2)[:, :, None]) <= 1.0
     below = dev(~sky_row)[:, :, None]
     pond = pond & below
-    cls = (below.to(torch.uint8) + pond.to(torch.uint8)) | (wall.to(torch.uint8) * WALL)  # sky 0 grass 1 water 2 wall 3
+    # sky 0 grass 1 water 2 wall 3
+    cls = (below.to(torch.uint8) + pond.to(torch.uint8)) | (wall.to(torch.uint8) * WALL)
     wall_f = wall.to(torch.float32)
-    depth = torch.lerp(dev(depth_row)[:, :, None].expand(B, S, S), dev(lay.ground_depth(L.wall[:, 3], L.horizon, S))[:, None, None].expand(B, S, S), wall_f)
+    wall_depth = dev(lay.ground_depth(L.wall[:, 3], L.horizon, S))  # (B,)
+    depth = torch.lerp(dev(depth_row)[:, :, None].expand(B, S, S),
+                       wall_depth[:, None, None].expand(B, S, S), wall_f)
 
     n = _noise(L, device)
     shade = (0.7 + 0.27 * n) - dev(0.06 * stripe)[:, :, None]  # grass, water, wall
     shade = shade * below.to(torch.float32) + dev(0.98 * sky_row)[:, :, None]  # sky: 0.98
-    mortar = wall & (dev(mortar_row)[:, :, None] | (dev(odd_row)[:, :, None] & dev(joint_odd)[:, None, :])
+    mortar = wall & (dev(mortar_row)[:, :, None]
+                     | (dev(odd_row)[:, :, None] & dev(joint_odd)[:, None, :])
                      | (dev(~odd_row)[:, :, None] & dev(joint_even)[:, None, :]))
     shade = shade * (1.0 - 0.4 * mortar.to(torch.float32))
     cloud = ((n - dev(L.clouds)[:, None, None]) * 5.0).clamp(0.0, 1.0) * 0.85
     light = cloud * dev(cloud_gain)[:, :, None] + dev(cloud_bias)[:, :, None]  # 0 below the horizon
-    crest = dev(wave_y.sin())[:, :, None] * dev(wave_x.cos()) + dev(wave_y.cos())[:, :, None] * dev(wave_x.sin())
+    crest = (dev(wave_y.sin())[:, :, None] * dev(wave_x.cos())
+             + dev(wave_y.cos())[:, :, None] * dev(wave_x.sin()))
     crest = (crest + 1.0) * 0.5
     crest = crest * crest
     crest = crest * crest
@@ -166,35 +180,43 @@ def _primitives(L: lay.Layout) -> list[dict]:
     rows = torch.nonzero(act & (kind == lay.CIRCLE)).squeeze(1)
     n = math.ceil(2 * lay.SHAPE_RADIUS[1] * S) + 3
     disk = L.circle.flatten(0, 1)[rows]
-    groups.append(dict(type="disk", rows=rows, geo=disk, origin=_origin(disk[:, :2], n), n=n, shade=0, rim=1))
+    groups.append(dict(type="disk", rows=rows, geo=disk, origin=_origin(disk[:, :2], n), n=n,
+                       shade=0, rim=1))
     for k, nv, f in ((lay.SQUARE, 4, 0.9 * 2**0.5), (lay.TRIANGLE, 3, 1.2)):
         rows = torch.nonzero(act & (kind == k)).squeeze(1)
         n = math.ceil(2 * f * lay.SHAPE_RADIUS[1] * S) + 3
         verts = L.polygon.flatten(0, 1)[rows, :nv]
         centre = (verts.amin(1) + verts.amax(1)) * 0.5
-        groups.append(dict(type="polygon", rows=rows, geo=verts, origin=_origin(centre, n), n=n, shade=0, rim=1))
+        groups.append(dict(type="polygon", rows=rows, geo=verts, origin=_origin(centre, n), n=n,
+                           shade=0, rim=1))
     rows = torch.nonzero(act & (kind == lay.CROWD)).squeeze(1)
     n = math.ceil(2 * lay.CROWD_RADIUS[1] * S) + 3
     for i in range(lay.MAX_CROWD):
         disk = L.crowd.flatten(0, 1)[rows, i]
-        groups.append(dict(type="disk", rows=rows, geo=disk, origin=_origin(disk[:, :2], n), n=n, shade=i,
-                           rim=lay.MAX_CROWD))
+        groups.append(dict(type="disk", rows=rows, geo=disk, origin=_origin(disk[:, :2], n), n=n,
+                           shade=i, rim=lay.MAX_CROWD))
     rows = torch.nonzero(act & (kind == lay.PERSON)).squeeze(1)
     for k, n in enumerate(segment_window(S)):
         seg = L.segments.flatten(0, 1)[rows, k]
         centre = seg[:, :2] + seg[:, 2:4] * seg[:, 4:5] * 0.5
-        groups.append(dict(type="capsule", rows=rows, geo=seg, origin=_origin(centre, n), n=n, shade=k, rim=0))
+        groups.append(dict(type="capsule", rows=rows, geo=seg, origin=_origin(centre, n), n=n,
+                           shade=k, rim=0))
     return [g for g in groups if g["rows"].numel() > 0]
 
 
-def _rasterise(kind: str, geo: Tensor, X: Tensor, Y: Tensor, rim: float) -> tuple[Tensor, Tensor]:
-    """(inside, on_rim) bool [T, n, n] of T primitives of one ``kind`` on their windows X [T, 1, n], Y [T, n, 1].
+def _rasterise(
+    kind: str, geo: Tensor, X: Tensor, Y: Tensor, rim: float
+) -> tuple[Tensor, Tensor]:
+    """(inside, on_rim) bool [T, n, n] of T primitives of one ``kind``.
+
+    The windows are X [T, 1, n] and Y [T, n, 1] (pixel centres).
 
     ``geo``: "disk" [T, 3] (cx, cy, r; r < 0 draws nothing), "polygon" [T, V, 2] (clockwise
     vertices), "capsule" [T, 6] (``persons.person_segments`` rows; no rim).
     """
     if kind == "disk":
-        return _disk(X, Y, geo[:, 0, None, None], geo[:, 1, None, None], geo[:, 2, None, None], rim)
+        return _disk(X, Y, geo[:, 0, None, None], geo[:, 1, None, None], geo[:, 2, None, None],
+                     rim)
     if kind == "polygon":
         d = _polygon(X, Y, geo)
         return d >= 0, (d >= 0) & (d < rim)
@@ -216,8 +238,11 @@ def paint_things(L: lay.Layout, device: torch.device) -> tuple[Tensor, Tensor]:
     outline = max(0.75, 0.012 * S)  # shapes get a darker rim this wide (pixels)
     groups = _primitives(L)
     vel = L.velocity.flatten(0, 1)
-    lo = min([0] + [int((g["origin"] + torch.minimum(vel[g["rows"]], torch.zeros(2, dtype=torch.long))).min()) for g in groups])
-    hi = max([S] + [int((g["origin"] + g["n"] + vel[g["rows"]].clamp(min=0)).max()) for g in groups])
+    no_move = torch.zeros(2, dtype=torch.long)
+    lo = min([0] + [int((g["origin"] + torch.minimum(vel[g["rows"]], no_move)).min())
+                    for g in groups])
+    hi = max([S] + [int((g["origin"] + g["n"] + vel[g["rows"]].clamp(min=0)).max())
+                    for g in groups])
     pad = max(-lo, hi - S)  # the canvas is padded so that every window lies inside it
     Sp = S + 2 * pad
     dtype = torch.uint8 if device.type == "cpu" else torch.int32  # atomic max on GPUs wants 32 bits
@@ -226,18 +251,23 @@ def paint_things(L: lay.Layout, device: torch.device) -> tuple[Tensor, Tensor]:
     for g in groups:
         rows, n = g["rows"], g["n"]
         ar = torch.arange(n, device=device)
-        ox, oy = g["origin"][:, 0].to(device)[:, None, None], g["origin"][:, 1].to(device)[:, None, None]
-        X, Y = (ox + ar + 0.5).float(), (oy + ar[:, None] + 0.5).float()  # (T, 1, n), (T, n, 1) pixel centres
-        inside, rim = _rasterise(g["type"], g["geo"].to(device=device, dtype=torch.float32), X, Y, outline)
+        ox = g["origin"][:, 0].to(device)[:, None, None]
+        oy = g["origin"][:, 1].to(device)[:, None, None]
+        # pixel centres: (T, 1, n), (T, n, 1)
+        X, Y = (ox + ar + 0.5).float(), (oy + ar[:, None] + 0.5).float()
+        geo = g["geo"].to(device=device, dtype=torch.float32)
+        inside, rim = _rasterise(g["type"], geo, X, Y, outline)
         slot = (rows % K + 1).to(device=device, dtype=torch.uint8)[:, None, None]
         shade = g["shade"] + rim.to(torch.uint8) * g["rim"]  # a shape's rim has its own colour
         values.append((inside.to(torch.uint8) * ((slot << 4) + shade)).flatten().to(dtype))
         b = (rows // K).to(device)[:, None, None]
-        index.append((((b * Sp + oy + pad + ar[:, None]) * Sp) + ox + pad + ar).flatten())  # (T, n, n)
+        # (T, n, n) positions on the padded canvases
+        index.append((((b * Sp + oy + pad + ar[:, None]) * Sp) + ox + pad + ar).flatten())
         v = vel[rows].to(device)
         shifts.append(((v[:, 1] * Sp + v[:, 0])[:, None, None]).expand(-1, n, n).flatten())
     if groups:
         index_t, values_t = torch.cat(index), torch.cat(values)
         canvases[0].scatter_reduce_(0, index_t, values_t, "amax")
         canvases[1].scatter_reduce_(0, index_t + torch.cat(shifts), values_t, "amax")
-    return tuple(cv.view(B, Sp, Sp)[:, pad : pad + S, pad : pad + S].to(torch.uint8).contiguous() for cv in canvases)
+    return tuple(cv.view(B, Sp, Sp)[:, pad : pad + S, pad : pad + S].to(torch.uint8).contiguous()
+                 for cv in canvases)

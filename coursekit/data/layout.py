@@ -33,7 +33,9 @@ N_SCENE, N_NOISE, N_CROWD, N_SLOT = 32, NOISE_COARSE**2 + NOISE_FINE**2, 32, 24
 N_UNIFORMS = N_SCENE + N_NOISE + N_CROWD + MAX_THINGS * N_SLOT
 SHAPE_RADIUS, PERSON_HEIGHT, CROWD_RADIUS = (0.035, 0.15), (0.28, 0.5), (0.03, 0.05)  # x size
 CROWD_SPACING = 2.15  # distance between neighbouring crowd circles, in radii
-PALETTE = 16  # colours per thing ("shades"): shapes 0 fill, 1 rim; persons 0-9 = DRAW_PARTS; crowd 0-7 fills, 8-15 rims
+# colours per thing ("shades"): shapes 0 fill, 1 rim; persons 0-9 = DRAW_PARTS;
+# crowd 0-7 fills, 8-15 rims
+PALETTE = 16
 
 CIRCLE, SQUARE, TRIANGLE, PERSON, CROWD = 0, 1, 2, 3, 4  # thing kinds
 KIND_LABEL = [4, 5, 6, 7, 4]  # kind -> category id (a crowd is a group of circles)
@@ -88,7 +90,8 @@ def ground_depth(y: Tensor, horizon: Tensor, size: int) -> Tensor:
 def uniforms(seeds: Sequence[int]) -> Tensor:
     """Tensor[B, N_UNIFORMS] float64: one independent generator per seed, on the CPU."""
     return torch.stack(
-        [torch.rand(N_UNIFORMS, generator=torch.Generator().manual_seed(s), dtype=torch.float64) for s in seeds]
+        [torch.rand(N_UNIFORMS, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
+         for s in seeds]
     )
 
 
@@ -112,11 +115,14 @@ def _scene_stuff(u: Tensor, size: int) -> dict:
     wx = S * u[:, 3]
     half = 0.5 * S * (0.2 + 0.25 * u[:, 4])
     wy1 = horizon + S * (0.03 + 0.17 * u[:, 6])
-    wall = torch.stack([wx - half, wx + half, wy1 - S * (0.15 + 0.2 * u[:, 5]), wy1], -1).round().clamp(0, S)
+    wall = torch.stack(
+        [wx - half, wx + half, wy1 - S * (0.15 + 0.2 * u[:, 5]), wy1], -1
+    ).round().clamp(0, S)
     wall[~has_wall] = 0.0
     has_pond = u[:, 7] < 0.5
     a = S * (0.15 + 0.2 * u[:, 10]) * has_pond
-    pond = torch.stack([S * u[:, 8], horizon + (S - horizon) * (0.3 + 0.6 * u[:, 9]), a, a * (0.25 + 0.2 * u[:, 11])], -1)
+    pond = torch.stack([S * u[:, 8], horizon + (S - horizon) * (0.3 + 0.6 * u[:, 9]),
+                        a, a * (0.25 + 0.2 * u[:, 11])], -1)
     base = torch.tensor(STUFF_RGB, dtype=torch.float64)
     stuff_rgb = (base + 0.1 * (u[:, 12:24].view(-1, 4, 3) - 0.5)).clamp(0, 1)
     return dict(horizon=horizon, wall=wall, pond=pond, stuff_rgb=stuff_rgb,
@@ -145,31 +151,39 @@ def _thing_geometry(v: Tensor, horizon: Tensor, size: int, base_lo: Tensor) -> d
     lo = torch.tensor([0.15, -1.2, 0.03, -0.35], dtype=torch.float64).repeat_interleave(2)
     hi = torch.tensor([2.6, 1.2, 0.45, 0.25], dtype=torch.float64).repeat_interleave(2)
     pose = lo + (hi - lo) * v[..., 11:19]
-    joints = persons.person_joints(h.flatten(), pose.flatten(0, 1)).view(*h.shape, persons.NUM_JOINTS, 2)
+    joints = persons.person_joints(h.flatten(), pose.flatten(0, 1))
+    joints = joints.view(*h.shape, persons.NUM_JOINTS, 2)
     radii = persons.limb_radii(h.flatten()).view(*h.shape, 10)
     feet = (joints[..., [persons.L_ANKLE, persons.R_ANKLE], 1] + radii[..., 1:3]).amax(-1)
     joints = joints + torch.stack([x, y_base - feet], -1)[..., None, :]
     keypoints = persons.person_keypoints(joints.flatten(0, 1), h.flatten()).view(*h.shape, 17, 2)
-    segments = persons.person_segments(joints.flatten(0, 1), radii.flatten(0, 1)).view(*h.shape, 10, 6)
+    segments = persons.person_segments(joints.flatten(0, 1), radii.flatten(0, 1))
+    segments = segments.view(*h.shape, 10, 6)
     return dict(y_base=y_base, circle=circle, square=polys[0], triangle=polys[1], joints=joints,
                 radii=radii, keypoints=keypoints, segments=segments)
 
 
 def _crowd_geometry(c: Tensor, horizon: Tensor, size: int) -> dict:
-    """A tight cluster of 4-8 small touching circles (one iscrowd instance) from the crowd block ``c``.
+    """A tight cluster of 4-8 small touching circles (one iscrowd instance) from crowd block ``c``.
 
     The centres sit on a hexagonal lattice of spacing ``CROWD_SPACING`` radii (the centre point
     and random ones of its 12 nearest neighbours), so the circles never overlap.
     """
     S = float(size)
     y_base = horizon + (1.08 * S - horizon) * (0.15 + 0.85 * c[:, 3])
-    rho = (0.22 * (y_base - horizon) / CAM_HEIGHT).clamp(CROWD_RADIUS[0] * S, CROWD_RADIUS[1] * S)  # (B,)
+    rho = (0.22 * (y_base - horizon) / CAM_HEIGHT).clamp(
+        CROWD_RADIUS[0] * S, CROWD_RADIUS[1] * S
+    )  # (B,)
     k = torch.arange(6, dtype=torch.float64)
     ring1 = torch.stack([torch.cos(k * math.pi / 3), torch.sin(k * math.pi / 3)], -1)
-    ring2 = 3**0.5 * torch.stack([torch.cos((k + 0.5) * math.pi / 3), torch.sin((k + 0.5) * math.pi / 3)], -1)
+    ring2 = 3**0.5 * torch.stack(
+        [torch.cos((k + 0.5) * math.pi / 3), torch.sin((k + 0.5) * math.pi / 3)], -1
+    )
     lattice = torch.cat([ring1, ring2])  # (12, 2) at distance >= 1 from each other and from 0
     pick = torch.argsort(c[:, 8:20], dim=1)[:, : MAX_CROWD - 1]  # random neighbours, (B, 7)
-    offsets = torch.cat([torch.zeros(c.shape[0], 1, 2, dtype=torch.float64), lattice[pick]], dim=1)  # (B, 8, 2)
+    offsets = torch.cat(
+        [torch.zeros(c.shape[0], 1, 2, dtype=torch.float64), lattice[pick]], dim=1
+    )  # (B, 8, 2)
     offsets = _rotate(offsets, 2 * math.pi * c[:, 20]) * (CROWD_SPACING * rho)[:, None, None]
     used = torch.arange(MAX_CROWD) < (4 + (5 * c[:, 1]).long())[:, None]
     cx = S * (0.08 + 0.84 * c[:, 2])[:, None] + offsets[..., 0]
@@ -183,12 +197,17 @@ def _palette(v: Tensor, kind: Tensor, crowd_u: Tensor) -> Tensor:
     """Tensor[B, K + 1, 16, 3]: the colours of each slot, indexed by the pixel's shade."""
     B, K = kind.shape
     pal = torch.zeros(B, K + 1, PALETTE, 3, dtype=torch.float64)
-    fill = (torch.tensor(SHAPE_RGB, dtype=torch.float64)[kind.clamp(max=2)] + 0.16 * (v[..., 6:9] - 0.5)).clamp(0, 1)
+    fill = (
+        torch.tensor(SHAPE_RGB, dtype=torch.float64)[kind.clamp(max=2)]
+        + 0.16 * (v[..., 6:9] - 0.5)
+    ).clamp(0, 1)
     pal[:, :K, 0], pal[:, :K, 1] = fill, 0.55 * fill  # shapes: fill and outline
-    skin, shirt, trousers = _pick(SKIN_RGB, v[..., 19]), _pick(SHIRT_RGB, v[..., 20]), _pick(TROUSERS_RGB, v[..., 21])
+    skin, shirt = _pick(SKIN_RGB, v[..., 19]), _pick(SHIRT_RGB, v[..., 20])
+    trousers = _pick(TROUSERS_RGB, v[..., 21])
     by_part = {1: skin, 2: shirt, 3: shirt, 4: shirt, 5: skin, 6: skin, 7: trousers, 8: trousers,
                9: 0.8 * trousers, 10: 0.8 * trousers}
-    person = torch.stack([by_part[p] for p in persons.DRAW_PARTS], dim=2)  # shade k = k-th part drawn
+    # shade k = the k-th part drawn
+    person = torch.stack([by_part[p] for p in persons.DRAW_PARTS], dim=2)
     is_person = (kind == PERSON)[..., None, None]
     pal[:, :K, :10] = torch.where(is_person, person, pal[:, :K, :10])
     shade = 0.75 + 0.35 * crowd_u[:, :MAX_CROWD, None]  # one colour per crowd circle
@@ -200,19 +219,25 @@ def _palette(v: Tensor, kind: Tensor, crowd_u: Tensor) -> Tensor:
 def _bbox(kind: Tensor, geo: dict, crowd: Tensor) -> Tensor:
     """Tensor[B, K + 1, 4] (x_lo, x_hi, y_lo, y_hi) of each slot's thing."""
     c = geo["circle"]
-    boxes = [torch.stack([c[..., 0] - c[..., 2], c[..., 0] + c[..., 2], c[..., 1] - c[..., 2], c[..., 1] + c[..., 2]], -1)]
+    boxes = [torch.stack([c[..., 0] - c[..., 2], c[..., 0] + c[..., 2],
+                          c[..., 1] - c[..., 2], c[..., 1] + c[..., 2]], -1)]
     for p in (geo["square"], geo["triangle"]):
-        boxes.append(torch.stack([p[..., 0].amin(-1), p[..., 0].amax(-1), p[..., 1].amin(-1), p[..., 1].amax(-1)], -1))
+        boxes.append(torch.stack([p[..., 0].amin(-1), p[..., 0].amax(-1),
+                                  p[..., 1].amin(-1), p[..., 1].amax(-1)], -1))
     j, r = geo["joints"], geo["radii"].amax(-1, keepdim=True)
-    boxes.append(torch.stack([(j[..., 0] - r).amin(-1), (j[..., 0] + r).amax(-1), (j[..., 1] - r).amin(-1), (j[..., 1] + r).amax(-1)], -1))
+    boxes.append(torch.stack([(j[..., 0] - r).amin(-1), (j[..., 0] + r).amax(-1),
+                              (j[..., 1] - r).amin(-1), (j[..., 1] + r).amax(-1)], -1))
     box = torch.stack(boxes, dim=2).gather(2, kind[..., None, None].expand(-1, -1, 1, 4)).squeeze(2)
     used = crowd[..., 2:] > 0
     lo, hi = crowd[..., :2] - crowd[..., 2:], crowd[..., :2] + crowd[..., 2:]
     lo, hi = torch.where(used, lo, math.inf).amin(1), torch.where(used, hi, -math.inf).amax(1)
-    return torch.cat([box, torch.stack([lo[:, 0], hi[:, 0], lo[:, 1], hi[:, 1]], -1)[:, None]], dim=1)
+    crowd_box = torch.stack([lo[:, 0], hi[:, 0], lo[:, 1], hi[:, 1]], -1)  # (B, 4)
+    return torch.cat([box, crowd_box[:, None]], dim=1)
 
 
-def sample_layout(seeds: Sequence[int], size: int, lo: int, hi: int, p_person: float, p_crowd: float) -> Layout:
+def sample_layout(
+    seeds: Sequence[int], size: int, lo: int, hi: int, p_person: float, p_crowd: float
+) -> Layout:
     """Turn each seed's uniforms into a ``Layout`` with ``hi`` thing slots plus one crowd slot."""
     u = uniforms(seeds)
     B = len(seeds)
@@ -233,10 +258,14 @@ def sample_layout(seeds: Sequence[int], size: int, lo: int, hi: int, p_person: f
     box = _bbox(kind[:, :hi], geo, crowd["circles"])  # (B, K + 1, 4)
     y_base = torch.cat([geo["y_base"], crowd["y_base"][:, None]], dim=1)
     wall = stuff["wall"][:, None]  # (B, 1, 4)
-    on_wall = (box[..., 0] < wall[..., 1]) & (box[..., 1] > wall[..., 0]) & (box[..., 2] < wall[..., 3]) & (box[..., 3] > wall[..., 2])
+    on_wall = (
+        (box[..., 0] < wall[..., 1]) & (box[..., 1] > wall[..., 0])
+        & (box[..., 2] < wall[..., 3]) & (box[..., 3] > wall[..., 2])
+    )
     on_wall &= wall[..., 1] > wall[..., 0]  # x0 == x1: no wall
     least = ground_depth(y_base, horizon[:, None], size)
-    least = torch.where(on_wall, torch.minimum(least, ground_depth(wall[..., 3], horizon[:, None], size)), least)
+    wall_depth = ground_depth(wall[..., 3], horizon[:, None], size)
+    least = torch.where(on_wall, torch.minimum(least, wall_depth), least)
     depth = 0.97 * least
 
     vmax = max_speed(size)
@@ -251,10 +280,13 @@ def sample_layout(seeds: Sequence[int], size: int, lo: int, hi: int, p_person: f
         polygon=torch.cat([polygon, pad[..., None, None].expand(-1, -1, 4, 2)], 1),
         segments=torch.cat([geo["segments"], pad[..., None, None].expand(-1, -1, 10, 6)], 1),
         keypoints=torch.cat([geo["keypoints"], pad[..., None, None].expand(-1, -1, 17, 2)], 1),
-        crowd=torch.cat([torch.zeros(B, hi, MAX_CROWD, 3, dtype=torch.float64), crowd["circles"][:, None]], 1),
+        crowd=torch.cat([torch.zeros(B, hi, MAX_CROWD, 3, dtype=torch.float64),
+                         crowd["circles"][:, None]], 1),
     )
     # Painter's order: inactive slots first, then far to near (stable, so ties keep slot order).
-    order = torch.sort(torch.where(active, depth, math.inf), dim=1, descending=True, stable=True).indices
+    order = torch.sort(
+        torch.where(active, depth, math.inf), dim=1, descending=True, stable=True
+    ).indices
     for name, t in slot.items():
         idx = order.view(B, -1, *([1] * (t.dim() - 2))).expand(-1, -1, *t.shape[2:])
         slot[name] = t.gather(1, idx)

@@ -146,9 +146,10 @@ def _capsule(X: Tensor, Y: Tensor, seg: Tensor) -> tuple[Tensor, Tensor, Tensor]
 
     ``seg`` [..., 6] holds (ax, ay, dx, dy, length, r) (see ``person_segments``); X and Y
     broadcast against ``seg[..., 0]`` (e.g. X [T, 1, W], Y [T, H, 1], seg [T, 1, 1, 6]).
-    With ``p - a = (px, py)``: ``t = px dx + py dy`` runs along the segment, ``s = px dy - py dx``
-    across it, and the squared distance to the segment is ``(t - clamp(t, 0, length))^2 + s^2``;
-    the point is inside when that is ``<= r^2``. Only ``+ - *`` and comparisons: exact on every device.
+    With ``p - a = (px, py)``: ``t = px dx + py dy`` runs along the segment,
+    ``s = px dy - py dx`` across it, and the squared distance to the segment is
+    ``(t - clamp(t, 0, length))^2 + s^2``; the point is inside when that is ``<= r^2``.
+    Only ``+ - *`` and comparisons: exact on every device.
 
     Returns:
         (dist2, t, s), broadcast to the common shape.
@@ -162,7 +163,7 @@ def _capsule(X: Tensor, Y: Tensor, seg: Tensor) -> tuple[Tensor, Tensor, Tensor]
 
 
 def part_uv(part: Tensor, X: Tensor, Y: Tensor, seg: Tensor) -> Tensor:
-    """DensePose-style chart of the points (X, Y) [M] on part ``part`` [M] with capsule ``seg`` [M, 6].
+    """DensePose-style chart of points (X, Y) [M] on part ``part`` [M] with capsule ``seg`` [M, 6].
 
     Limbs and torso: U = clamp(t, 0, L) / L from the proximal joint (0) to the distal one (1),
     V = (1 + s / r) / 2 across the limb. Head (a disk): U = (y - cy + r) / 2r from the top of
@@ -220,4 +221,5 @@ def segment_window(size: int) -> list[int]:
               7: UPPER_LEG, 8: UPPER_LEG, 9: LOWER_LEG, 10: LOWER_LEG}
     lengths = [length[pid] for pid, *_ in LIMBS] + [0.0]
     radii = [r for *_, r in LIMBS] + [HEAD_RADIUS]
-    return [math.ceil(length * h + 2 * max(r * h, MIN_LIMB_RADIUS)) + 3 for length, r in zip(lengths, radii)]
+    return [math.ceil(length * h + 2 * max(r * h, MIN_LIMB_RADIUS)) + 3
+            for length, r in zip(lengths, radii, strict=True)]

@@ -46,6 +46,7 @@ from coursekit.data.persons import (
     keypoint_visibility,
     uv_map,
 )
+from coursekit.validators import describe
 
 CATEGORIES = [
     {"id": 0, "name": "sky", "isthing": 0}, {"id": 1, "name": "grass", "isthing": 0},
@@ -58,19 +59,24 @@ THING_IDS = [c["id"] for c in CATEGORIES if c["isthing"]]
 STUFF_IDS = [c["id"] for c in CATEGORIES if not c["isthing"]]
 IGNORE = 255
 MIN_SIZE, MAX_SIZE = 32, 512
-__all__ = ["CATEGORIES", "NUM_CLASSES", "THING_IDS", "STUFF_IDS", "IGNORE", "KEYPOINT_NAMES", "SKELETON",
-           "PART_NAMES", "Scene", "SceneBatch", "render_scene", "render_batch", "category_id", "category_name"]
+__all__ = ["CATEGORIES", "NUM_CLASSES", "THING_IDS", "STUFF_IDS", "IGNORE", "KEYPOINT_NAMES",
+           "SKELETON", "PART_NAMES", "Scene", "SceneBatch", "render_scene", "render_batch",
+           "category_id", "category_name"]
 
 
 def category_name(id: int) -> str:
     """Name of the category with train id ``id`` (``category_name(7) == "person"``)."""
-    if isinstance(id, bool) or not isinstance(id, numbers.Integral) or not 0 <= id < NUM_CLASSES:
+    if isinstance(id, bool) or not isinstance(id, numbers.Integral):
+        raise TypeError(f"id must be an int category id in [0, {NUM_CLASSES - 1}], got {id!r}")
+    if not 0 <= id < NUM_CLASSES:
         raise ValueError(f"id must be a category id in [0, {NUM_CLASSES - 1}], got {id!r}")
     return CATEGORIES[int(id)]["name"]
 
 
 def category_id(name: str) -> int:
     """Train id of the category called ``name`` (``category_id("person") == 7``)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str (a category name such as 'person'), got {name!r}")
     for c in CATEGORIES:
         if c["name"] == name:
             return c["id"]
@@ -131,9 +137,11 @@ class SceneBatch:
 
     def scene(self, i: int) -> Scene:
         """The ``i``-th scene as a ``Scene`` (views of the stacked tensors)."""
-        dense = ["image", "semantic", "instance_ids", "parts", "uv", "depth", "next_image", "flow", "flow_valid"]
+        dense = ["image", "semantic", "instance_ids", "parts", "uv", "depth", "next_image", "flow",
+                 "flow_valid"]
         lists = ["boxes", "labels", "masks", "iscrowd", "keypoints", "person_index"]
-        return Scene(**{k: getattr(self, k)[i] for k in dense + lists}, seed=self.seeds[i], size=self.size)
+        return Scene(**{k: getattr(self, k)[i] for k in dense + lists}, seed=self.seeds[i],
+                     size=self.size)
 
     def to(self, device: torch.device | str) -> SceneBatch:
         """The same batch with every tensor on ``device``."""
@@ -148,32 +156,60 @@ def _to(x, device):
     return x
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check(seeds, size, num_things, p_person, p_crowd) -> tuple[list[int], int, int]:
-    """Validate the public arguments; return (seeds, lo, hi)."""
-    if isinstance(seeds, Tensor) and seeds.dim() == 1 and not seeds.is_floating_point():
+    """Validate the public arguments; return (seeds, lo, hi).
+
+    A wrong type is a ``TypeError``, a wrong value a ``ValueError``.
+    """
+    if isinstance(seeds, Tensor):
+        if seeds.dim() != 1 or seeds.is_floating_point() or seeds.is_complex() \
+                or seeds.dtype == torch.bool:
+            raise TypeError(f"seeds must be a sequence of ints or an integer Tensor[B], "
+                            f"got {describe(seeds)}")
         seeds = seeds.tolist()
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (Sequence, range)) or len(seeds) == 0:
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (Sequence, range)):
+        raise TypeError(f"seeds must be a non-empty sequence of ints, got {seeds!r:.80}")
+    if len(seeds) == 0:
         raise ValueError(f"seeds must be a non-empty sequence of ints, got {seeds!r:.80}")
     for i, s in enumerate(seeds):
-        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or not 0 <= s < 2**63:
+        if not _is_int(s):
+            raise TypeError(f"seed must be an int in [0, 2**63), got seeds[{i}] = {s!r}")
+        if not 0 <= s < 2**63:
             raise ValueError(f"seed must be an int in [0, 2**63), got seeds[{i}] = {s!r}")
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or not MIN_SIZE <= size <= MAX_SIZE:
+    if not _is_int(size):
+        raise TypeError(f"size must be an int in [{MIN_SIZE}, {MAX_SIZE}], got {size!r}")
+    if not MIN_SIZE <= size <= MAX_SIZE:
         raise ValueError(f"size must be an int in [{MIN_SIZE}, {MAX_SIZE}], got {size!r}")
-    n = (num_things, num_things) if isinstance(num_things, numbers.Integral) else num_things
-    ok = isinstance(n, (tuple, list)) and len(n) == 2
-    ok = ok and all(isinstance(k, numbers.Integral) and not isinstance(k, bool) for k in n)
-    if not ok or not 0 <= n[0] <= n[1] <= lay.MAX_THINGS:
-        raise ValueError(f"num_things must be an int or (min, max) with 0 <= min <= max <= {lay.MAX_THINGS}, got {num_things!r}")
+    expected = f"an int or (min, max) with 0 <= min <= max <= {lay.MAX_THINGS}"
+    n = (num_things, num_things) if _is_int(num_things) else num_things
+    if not isinstance(n, (tuple, list)) or len(n) != 2 or not all(_is_int(k) for k in n):
+        raise TypeError(f"num_things must be {expected}, got {num_things!r}")
+    if not 0 <= n[0] <= n[1] <= lay.MAX_THINGS:
+        raise ValueError(f"num_things must be {expected}, got {num_things!r}")
     for name, p in (("p_person", p_person), ("p_crowd", p_crowd)):
-        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
+        if isinstance(p, bool) or not isinstance(p, numbers.Real):
+            raise TypeError(f"{name} must be a probability in [0, 1] (a float), got {p!r}")
+        if not 0 <= p <= 1:
             raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
     return [int(s) for s in seeds], int(n[0]), int(n[1])
 
 
-def render_batch(seeds: Sequence[int] | range, size: int = 64, *, num_things: tuple[int, int] | int = (2, 5),
-                 p_person: float = 0.35, p_crowd: float = 0.15, device: torch.device | str | None = None) -> SceneBatch:
+def render_batch(
+    seeds: Sequence[int] | range | Tensor,
+    size: int = 64,
+    *,
+    num_things: tuple[int, int] | int = (2, 5),
+    p_person: float = 0.35,
+    p_crowd: float = 0.15,
+    device: torch.device | str | None = None,
+) -> SceneBatch:
     """Render one scene per seed, all at once; see ``render_scene`` for the arguments.
 
+    ``seeds``: a non-empty sequence (or range, or integer Tensor[B]) of ints in [0, 2**63).
     Returns a ``SceneBatch``: image [B, 3, H, W], semantic / instance_ids / parts [B, H, W]
     int64, uv [B, 2, H, W], depth [B, H, W], next_image [B, 3, H, W], flow [B, 2, H, W],
     flow_valid [B, H, W]; boxes, labels, masks, iscrowd, keypoints, person_index as lists.
@@ -195,7 +231,8 @@ def render_batch(seeds: Sequence[int] | range, size: int = 64, *, num_things: tu
     def colour(k: Tensor, code: Tensor) -> Tensor:
         thing = (code > 0).float()  # textures on the stuff only: shade exactly 1, light 0 on things
         shade = stuff["shade"].view(B, 1, HW) * (1 - thing[:, None]) + thing[:, None]
-        return t["rgb"].gather(2, k[:, None].expand(B, 3, HW)) * shade + stuff["light"].view(B, 1, HW) * (1 - thing[:, None])
+        light = stuff["light"].view(B, 1, HW) * (1 - thing[:, None])
+        return t["rgb"].gather(2, k[:, None].expand(B, 3, HW)) * shade + light
 
     image, next_image = colour(k1, code), colour(k2, code2)  # (B, 3, HW)
     semantic = t["label"].gather(1, k1)
@@ -215,16 +252,22 @@ def render_batch(seeds: Sequence[int] | range, size: int = 64, *, num_things: tu
     flow_valid = pad.view(B, -1).gather(1, target) == (code >> 4)
 
     # Instances: the slots with at least one visible pixel, numbered far to near.
-    counts = torch.bincount((torch.arange(B, device=device)[:, None] * (K + 1) + slot).flatten(), minlength=B * (K + 1))
+    scene_slot = torch.arange(B, device=device)[:, None] * (K + 1) + slot  # (B, HW)
+    counts = torch.bincount(scene_slot.flatten(), minlength=B * (K + 1))
     present = counts.view(B, K + 1)[:, 1:] > 0  # (B, K)
     number = torch.cumsum(present.long(), 1) * present
-    instance_ids = torch.cat([number.new_zeros(B, 1), number], 1).repeat_interleave(16, dim=1).gather(1, k1)
-    keypoints = keypoint_visibility(L.keypoints.to(device=device, dtype=torch.float32), slot, S)  # (B, K, 17, 3)
+    number = torch.cat([number.new_zeros(B, 1), number], 1)  # (B, K + 1): 0 for the stuff
+    instance_ids = number.repeat_interleave(16, dim=1).gather(1, k1)
+    kp = L.keypoints.to(device=device, dtype=torch.float32)
+    keypoints = keypoint_visibility(kp, slot, S)  # (B, K, 17, 3)
     lists = _instances(L, slot, present, keypoints)
+    uv = uv_map(L.segments.to(device=device, dtype=torch.float32), code, parts, S)
     return SceneBatch(
-        image=image.view(B, 3, S, S), semantic=semantic.view(B, S, S), instance_ids=instance_ids.view(B, S, S),
-        parts=parts.view(B, S, S), uv=uv_map(L.segments.to(device=device, dtype=torch.float32), code, parts, S).view(B, 2, S, S), depth=depth.view(B, S, S),
-        next_image=next_image.view(B, 3, S, S), flow=flow.view(B, 2, S, S), flow_valid=flow_valid.view(B, S, S),
+        image=image.view(B, 3, S, S), semantic=semantic.view(B, S, S),
+        instance_ids=instance_ids.view(B, S, S), parts=parts.view(B, S, S),
+        uv=uv.view(B, 2, S, S), depth=depth.view(B, S, S),
+        next_image=next_image.view(B, 3, S, S), flow=flow.view(B, 2, S, S),
+        flow_valid=flow_valid.view(B, S, S),
         **lists, seeds=seeds, size=S,
     )
 
@@ -252,19 +295,24 @@ def _tables(L: lay.Layout, device: torch.device) -> dict[str, Tensor]:
     def dev(x: Tensor) -> Tensor:
         return x.to(device=device, dtype=torch.float32 if x.is_floating_point() else x.dtype)
 
-    return {"rgb": dev(rgb.view(B, -1, 3).transpose(1, 2)), "label": dev(label.view(B, -1)), "depth": dev(depth.view(B, -1)),
-            "velocity": dev(vel.view(B, -1, 2).transpose(1, 2).float()), "part": dev(part.view(B, -1)),
-            "shift": dev(shift.view(B, -1))}
+    return {"rgb": dev(rgb.view(B, -1, 3).transpose(1, 2)), "label": dev(label.view(B, -1)),
+            "depth": dev(depth.view(B, -1)),
+            "velocity": dev(vel.view(B, -1, 2).transpose(1, 2).float()),
+            "part": dev(part.view(B, -1)), "shift": dev(shift.view(B, -1))}
 
 
-def _instances(L: lay.Layout, slot: Tensor, present: Tensor, keypoints: Tensor) -> dict[str, list[Tensor]]:
+def _instances(
+    L: lay.Layout, slot: Tensor, present: Tensor, keypoints: Tensor
+) -> dict[str, list[Tensor]]:
     """The per-instance lists (boxes, labels, masks, iscrowd, keypoints, person_index), built
     for the whole batch at once and split per scene."""
     B, K = present.shape
     S, device = L.size, slot.device
-    xs, ys = (torch.arange(S * S, device=device) % S).expand(B, -1), (torch.arange(S * S, device=device) // S).expand(B, -1)
+    pixel = torch.arange(S * S, device=device)
+    xs, ys = (pixel % S).expand(B, -1), (pixel // S).expand(B, -1)  # (B, HW)
     edges = []
-    for coord, reduce, init, off in ((xs, "amin", S, 0), (ys, "amin", S, 0), (xs, "amax", -1, 1), (ys, "amax", -1, 1)):
+    for coord, reduce, init, off in ((xs, "amin", S, 0), (ys, "amin", S, 0),
+                                     (xs, "amax", -1, 1), (ys, "amax", -1, 1)):
         e = torch.full((B, K + 1), init, device=device).scatter_reduce(1, slot, coord, reduce)
         edges.append(e[:, 1:] + off)
     boxes = torch.stack(edges, -1).float()  # (B, K, 4) xyxy, pixel edges
@@ -273,9 +321,11 @@ def _instances(L: lay.Layout, slot: Tensor, present: Tensor, keypoints: Tensor) 
     kind = L.kind[present_cpu]  # (M,) far to near within each scene
     is_person = kind == lay.PERSON
     masks = slot[:, None, :] == torch.arange(1, K + 1, device=device)[None, :, None]  # (B, K, HW)
-    start = torch.cumsum(torch.tensor([0] + sizes[:-1]), 0).repeat_interleave(torch.tensor(sizes), output_size=len(kind))
+    start = torch.cumsum(torch.tensor([0] + sizes[:-1]), 0)
+    start = start.repeat_interleave(torch.tensor(sizes), output_size=len(kind))
     local = torch.arange(len(kind)) - start  # row of each instance in its scene
-    per_scene = torch.arange(B).repeat_interleave(torch.tensor(sizes), output_size=len(kind))  # scene of each instance
+    # the scene of each instance
+    per_scene = torch.arange(B).repeat_interleave(torch.tensor(sizes), output_size=len(kind))
     person_sizes = torch.bincount(per_scene[is_person], minlength=B).tolist()
     flat = {
         "boxes": boxes[present], "labels": torch.tensor(lay.KIND_LABEL)[kind].to(device),
@@ -287,18 +337,30 @@ def _instances(L: lay.Layout, slot: Tensor, present: Tensor, keypoints: Tensor) 
     return out
 
 
-def render_scene(seed: int, size: int = 64, *, num_things: tuple[int, int] | int = (2, 5), p_person: float = 0.35,
-                 p_crowd: float = 0.15, device: torch.device | str | None = None) -> Scene:
+def render_scene(
+    seed: int,
+    size: int = 64,
+    *,
+    num_things: tuple[int, int] | int = (2, 5),
+    p_person: float = 0.35,
+    p_crowd: float = 0.15,
+    device: torch.device | str | None = None,
+) -> Scene:
     """Render the ShapesWorld scene number ``seed`` (deterministic: same seed, same tensors).
 
     Args:
         seed: int >= 0. size: image side in [32, 512] (64, 96, 128 are the usual ones).
         num_things: number of things (shapes and persons), an int or an inclusive (min, max)
             range in [0, 12]; a crowd group may come on top. p_person: probability that a
-            thing is a person. p_crowd: probability of one crowd group (iscrowd) of 4-8 circles.
+            thing is a person. p_crowd: probability of one crowd group (iscrowd) of 4-8
+            circles.
         device: where the tensors go (random numbers are always drawn on the CPU).
+
+    Raises ``TypeError`` for an argument of the wrong type, ``ValueError`` for one out of range.
 
     Returns:
         ``Scene`` with the fields of the scene contract (see the module docstring).
     """
-    return render_batch([seed], size, num_things=num_things, p_person=p_person, p_crowd=p_crowd, device=device).scene(0)
+    batch = render_batch([seed], size, num_things=num_things, p_person=p_person,
+                         p_crowd=p_crowd, device=device)
+    return batch.scene(0)

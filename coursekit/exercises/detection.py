@@ -14,11 +14,13 @@ from torch import Tensor
 
 from coursekit.detection import box_iou, nms, roi_align
 from coursekit.exercises.verdict import report, run_student
+from coursekit.validators import shape_str
 
 
 def _close(result: object, expected: Tensor) -> bool:
     return (isinstance(result, Tensor) and result.shape == expected.shape
-            and torch.allclose(result.double(), expected.double(), atol=1e-6, rtol=1e-5, equal_nan=True))
+            and torch.allclose(result.double(), expected.double(), atol=1e-6, rtol=1e-5,
+                               equal_nan=True))
 
 
 def _fmt(t: Tensor) -> str:
@@ -27,7 +29,8 @@ def _fmt(t: Tensor) -> str:
 
 def _boxes(n: int, generator: torch.Generator) -> Tensor:
     xy = torch.rand(n, 2, generator=generator, dtype=torch.float64) * 20
-    return torch.cat([xy, xy + torch.rand(n, 2, generator=generator, dtype=torch.float64) * 10 + 1], 1)
+    size = torch.rand(n, 2, generator=generator, dtype=torch.float64) * 10 + 1
+    return torch.cat([xy, xy + size], 1)
 
 
 def check_box_iou(fn: Callable) -> bool:
@@ -44,9 +47,10 @@ def check_box_iou(fn: Callable) -> bool:
         if error:
             return report(False, "box_iou", error)
         if not isinstance(result, Tensor) or result.shape != expected.shape:
-            got = tuple(result.shape) if isinstance(result, Tensor) else type(result).__name__
-            return report(False, f"box_iou should return a Tensor of shape {tuple(expected.shape)} (N, M), got {got}",
-                          "compare every pair: broadcast boxes1[:, None, :] against boxes2[None, :, :]")
+            return report(False, f"box_iou should return {shape_str(expected)} (N, M), "
+                                 f"got {shape_str(result)}",
+                          "compare every pair: broadcast boxes1[:, None, :] against "
+                          "boxes2[None, :, :]")
         if _close(result, expected):
             continue
         area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])
@@ -57,16 +61,22 @@ def check_box_iou(fn: Callable) -> bool:
         elif (result < 0).any() or not _close(result[expected == 0], expected[expected == 0]):
             hint = "boxes that do not overlap have intersection 0: clamp its width and height at 0"
         else:
-            hint = "IoU = intersection / union, intersection = (min x2 - max x1) * (min y2 - max y1)"
-        return report(False, f"box_iou gives wrong values, e.g. {_fmt(result)} instead of {_fmt(expected)}", hint)
+            hint = ("IoU = intersection / union, intersection = "
+                    "(min x2 - max x1) * (min y2 - max y1)")
+        return report(False, f"box_iou gives wrong values, e.g. {_fmt(result)} instead of "
+                             f"{_fmt(expected)}", hint)
     return report(True, "box_iou matches the reference on every case")
 
 
 def check_nms(fn: Callable) -> bool:
-    """Grade ``fn(boxes: Tensor[N, 4], scores: Tensor[N], iou_threshold: float) -> Tensor[K]`` (kept indices)."""
+    """Grade ``fn(boxes: Tensor[N, 4], scores: Tensor[N], iou_threshold: float) -> Tensor[K]``.
+
+    The result holds the kept indices.
+    """
     g = torch.Generator().manual_seed(1)
     cases = [
-        (torch.tensor([[0.0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 10, 10]], dtype=torch.float64),
+        (torch.tensor([[0.0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 10, 10]],
+                      dtype=torch.float64),
          torch.tensor([0.9, 0.8, 0.7, 0.95], dtype=torch.float64), 0.5),
         # IoU exactly 0.5: both kept, since only IoU > threshold is dropped
         (torch.tensor([[0.0, 0, 3, 1], [1, 0, 4, 1]], dtype=torch.float64),
@@ -81,7 +91,8 @@ def check_nms(fn: Callable) -> bool:
         try:
             got = [int(i) for i in result]
         except (TypeError, ValueError):
-            return report(False, f"nms should return a Tensor of box indices, got {type(result).__name__}",
+            return report(False, "nms should return a Tensor of box indices, "
+                                 f"got {type(result).__name__}",
                           "collect the kept indices and return torch.tensor(kept)")
         want = expected.tolist()
         if got == want:
@@ -94,15 +105,20 @@ def check_nms(fn: Callable) -> bool:
         elif [order[i] for i in got if 0 <= i < len(order)] == want:
             hint = "return indices into the original boxes, not positions in the sorted order"
         else:
-            hint = "sort by score, keep the best box, drop every box with IoU > iou_threshold with it, repeat"
+            hint = ("sort by score, keep the best box, drop every box with IoU > iou_threshold "
+                    "with it, repeat")
         return report(False, f"nms kept {got[:8]} but the reference keeps {want[:8]}", hint)
     return report(True, "nms matches the reference on every case")
 
 
 def check_roi_align(fn: Callable) -> bool:
-    """Grade ``fn(input, boxes: Tensor[K, 5], output_size, spatial_scale, sampling_ratio, aligned)``."""
+    """Grade ``fn(input, boxes, output_size, spatial_scale, sampling_ratio, aligned)``.
+
+    ``boxes``: Tensor[K, 5] (batch index, x1, y1, x2, y2).
+    """
     g = torch.Generator().manual_seed(2)
-    ramp = (torch.arange(4, dtype=torch.float64) + 1).expand(1, 1, 4, 4).contiguous()  # f(y, x) = x + 1
+    # f(y, x) = x + 1
+    ramp = (torch.arange(4, dtype=torch.float64) + 1).expand(1, 1, 4, 4).contiguous()
     features = torch.randn(2, 3, 10, 12, generator=g, dtype=torch.float64)
     xy = torch.rand(6, 2, generator=g, dtype=torch.float64) * 20 - 2
     rois = torch.cat([torch.tensor([0, 1, 0, 1, 1, 0.0], dtype=torch.float64)[:, None], xy,
@@ -117,19 +133,23 @@ def check_roi_align(fn: Callable) -> bool:
         result, error = run_student(fn, inp.clone(), boxes.clone(), size, scale, ratio, aligned)
         if error:
             return report(False, "roi_align", error)
-        what = f"roi_align(output_size={size}, spatial_scale={scale}, sampling_ratio={ratio}, aligned={aligned})"
+        what = (f"roi_align(output_size={size}, spatial_scale={scale}, "
+                f"sampling_ratio={ratio}, aligned={aligned})")
         if not isinstance(result, Tensor) or result.shape != expected.shape:
-            got = tuple(result.shape) if isinstance(result, Tensor) else type(result).__name__
-            return report(False, f"{what} should have shape {tuple(expected.shape)}, got {got}",
+            return report(False, f"{what} should return {shape_str(expected)}, "
+                                 f"got {shape_str(result)}",
                           "one output per box: Tensor[K, C, ph, pw]")
         if _close(result, expected):
             continue
         if _close(result, roi_align(inp, boxes, size, scale, ratio, not aligned)):
-            hint = "aligned=True shifts the scaled box by -0.5 pixel; aligned=False clamps its size to >= 1"
+            hint = ("aligned=True shifts the scaled box by -0.5 pixel; aligned=False clamps its "
+                    "size to >= 1")
         elif ratio <= 0:
-            hint = "with sampling_ratio <= 0 use ceil(roi_height / ph) x ceil(roi_width / pw) samples per bin"
+            hint = ("with sampling_ratio <= 0 use ceil(roi_height / ph) x ceil(roi_width / pw) "
+                    "samples per bin")
         else:
-            hint = ("multiply the box by spatial_scale, sample each bin at bin_start + (i + 0.5) * bin / grid, "
+            hint = ("multiply the box by spatial_scale, sample each bin at "
+                    "bin_start + (i + 0.5) * bin / grid, "
                     "interpolate bilinearly, average (samples outside [-1, H] count as 0)")
         return report(False, f"{what} gives wrong values", hint)
     return report(True, "roi_align matches the reference on every case")

@@ -1,12 +1,15 @@
 """Graders for the segmentation lessons (01 sliding window / FCN, 03 FCN and U-Net).
 
 * ``check_receptive_field(fn)``: ``fn(num_layers, kernel_size=3[, stride=1]) -> int``
-* ``check_pixel_cross_entropy(fn)``: ``fn(logits Tensor[N, C, H, W], target Tensor[N, H, W]) -> scalar``,
+* ``check_pixel_cross_entropy(fn)``:
+  ``fn(logits Tensor[N, C, H, W], target Tensor[N, H, W]) -> scalar``,
   pixels with target 255 ignored
-* ``check_mean_iou(fn)``: ``fn(pred Tensor[N, H, W], target Tensor[N, H, W], num_classes) -> float``,
+* ``check_mean_iou(fn)``:
+  ``fn(pred Tensor[N, H, W], target Tensor[N, H, W], num_classes) -> float``,
   pixels with target 255 ignored, classes absent from both left out
-* ``check_boundary_band(fn)``: ``fn(target Tensor[N, H, W], width) -> bool Tensor[N, H, W]``, the pixels
-  within ``width`` (square window) of a pixel with another label; 255 ignored (= ``boundary_band``)
+* ``check_boundary_band(fn)``: ``fn(target Tensor[N, H, W], width) -> bool Tensor[N, H, W]``,
+  the pixels within ``width`` (square window) of a pixel with another label; 255 ignored
+  (= ``boundary_band``)
 
 Each prints one verdict line (``report``) and returns ``True`` / ``False``;
 the student's exceptions are reported, never raised, and no solution is shown.
@@ -24,8 +27,14 @@ import torch.nn.functional as F
 
 from coursekit.exercises.verdict import report, run_student
 from coursekit.segmentation.metrics import boundary_band, mean_iou
+from coursekit.validators import shape_str
 
-__all__ = ["check_boundary_band", "check_mean_iou", "check_pixel_cross_entropy", "check_receptive_field"]
+__all__ = [
+    "check_boundary_band",
+    "check_mean_iou",
+    "check_pixel_cross_entropy",
+    "check_receptive_field",
+]
 
 
 def _accepts(fn: Callable, name: str) -> bool:
@@ -43,14 +52,16 @@ def _as_float(value: object) -> float | None:
 
 
 def check_receptive_field(fn: Callable) -> bool:
-    """Grade ``fn(num_layers, kernel_size=3, stride=1)``: the receptive field of stacked convolutions."""
+    """Grade ``fn(num_layers, kernel_size=3, stride=1)``: the receptive field of stacked convs."""
     stages = [("3x3 convolutions", [((L,), {}) for L in (1, 2, 3, 5, 10)],
                "each extra 3x3 layer lets an output pixel see one more pixel on every side")]
     if _accepts(fn, "kernel_size"):
-        stages.append(("other kernel sizes", [((L,), {"kernel_size": k}) for L in (1, 3) for k in (1, 5, 7)],
+        cases = [((L,), {"kernel_size": k}) for L in (1, 3) for k in (1, 5, 7)]
+        stages.append(("other kernel sizes", cases,
                        "a k x k layer adds (k - 1) / 2 pixels on each side, k - 1 in total"))
     if _accepts(fn, "stride"):
-        stages.append(("strided layers", [((L,), {"kernel_size": 3, "stride": s}) for L in (1, 2, 4) for s in (2, 3)],
+        cases = [((L,), {"kernel_size": 3, "stride": s}) for L in (1, 2, 4) for s in (2, 3)]
+        stages.append(("strided layers", cases,
                        "after a stride-s layer, one step of the next layer moves s input pixels"))
     for what, cases, hint in stages:
         for args, kwargs in cases:
@@ -61,13 +72,16 @@ def check_receptive_field(fn: Callable) -> bool:
             expected = 1 + (k - 1) * sum(s**i for i in range(L))
             if _as_float(got) != expected:
                 call = ", ".join([str(L)] + [f"{key}={v}" for key, v in kwargs.items()])
-                return report(False, f"receptive field for {what}: fn({call}) returned {got!r}, which is not right",
+                return report(False, f"receptive field for {what}: fn({call}) returned {got!r}, "
+                                     "which is not right",
                               hint + "; try drawing a 1-D chain of layers")
     checked = ", ".join(what for what, _, _ in stages)
     return report(True, f"receptive field matches for {checked}")
 
 
-def _ce_case(seed: int, scale: float = 3.0, ignore: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+def _ce_case(
+    seed: int, scale: float = 3.0, ignore: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     logits = torch.randn(2, 5, 6, 7, generator=gen, dtype=torch.float64) * scale
     target = torch.randint(0, 5, (2, 6, 7), generator=gen)
@@ -77,13 +91,19 @@ def _ce_case(seed: int, scale: float = 3.0, ignore: float = 0.0) -> tuple[torch.
 
 
 def check_pixel_cross_entropy(fn: Callable) -> bool:
-    """Grade ``fn(logits, target)``: mean per-pixel cross-entropy, target 255 ignored (= ``F.cross_entropy``)."""
+    """Grade ``fn(logits, target)``: mean per-pixel cross-entropy, target 255 ignored.
+
+    The reference is ``F.cross_entropy(logits, target, ignore_index=255)``.
+    """
     stages = [
-        ("per-pixel cross-entropy", _ce_case(0), "per pixel the loss is logsumexp over the classes (dim 1) minus "
+        ("per-pixel cross-entropy", _ce_case(0),
+         "per pixel the loss is logsumexp over the classes (dim 1) minus "
          "the true class's logit; then average over all pixels of all images"),
-        ("large logits (numerical stability)", _ce_case(1, scale=1000.0), "exp(1000) overflows: use "
+        ("large logits (numerical stability)", _ce_case(1, scale=1000.0),
+         "exp(1000) overflows: use "
          "torch.logsumexp or subtract the per-pixel maximum before exponentiating"),
-        ("ignored pixels (target 255)", _ce_case(2, ignore=0.3), "leave pixels whose target is 255 out of "
+        ("ignored pixels (target 255)", _ce_case(2, ignore=0.3),
+         "leave pixels whose target is 255 out of "
          "both the sum and the count of the mean"),
     ]
     for what, (logits, target), hint in stages:
@@ -93,18 +113,23 @@ def check_pixel_cross_entropy(fn: Callable) -> bool:
             return report(False, f"{what}: {error}", hint)
         expected = F.cross_entropy(logits.detach(), target, ignore_index=255)
         if not isinstance(got, torch.Tensor) or got.numel() != 1:
-            shape = f"Tensor{list(got.shape)}" if isinstance(got, torch.Tensor) else type(got).__name__
-            return report(False, f"{what}: expected a scalar tensor, got {shape}", "reduce to one number (the mean)")
+            return report(False, f"{what}: expected a scalar tensor, got {shape_str(got)}",
+                          "reduce to one number (the mean)")
         value = float(got.detach())
         if not math.isclose(value, float(expected), rel_tol=1e-5, abs_tol=1e-6):
             return report(False, f"{what}: got {value:.4f}, which is not the right loss", hint)
         if not got.requires_grad:
-            return report(False, f"{what}: the value is right but no gradient flows back to the logits",
-                          "stay in torch operations (no .item(), numpy or torch.no_grad) so training can backpropagate")
-    return report(True, "per-pixel cross-entropy matches F.cross_entropy (incl. large logits and ignored pixels)")
+            return report(False, f"{what}: the value is right but no gradient flows back to the "
+                                 "logits",
+                          "stay in torch operations (no .item(), numpy or torch.no_grad) so "
+                          "training can backpropagate")
+    return report(True, "per-pixel cross-entropy matches F.cross_entropy "
+                        "(incl. large logits and ignored pixels)")
 
 
-def _iou_case(seed: int, num_classes: int, ignore: float = 0.0, absent: tuple[int, ...] = ()):
+def _iou_case(
+    seed: int, num_classes: int, ignore: float = 0.0, absent: tuple[int, ...] = ()
+):
     gen = torch.Generator().manual_seed(seed)
     present = torch.tensor([c for c in range(num_classes) if c not in absent])
     target = present[torch.randint(0, len(present), (3, 8, 8), generator=gen)]
@@ -117,13 +142,16 @@ def _iou_case(seed: int, num_classes: int, ignore: float = 0.0, absent: tuple[in
 
 
 def check_mean_iou(fn: Callable) -> bool:
-    """Grade ``fn(pred, target, num_classes)``: mean IoU over present classes, target 255 ignored."""
+    """Grade ``fn(pred, target, num_classes)``: mIoU over the present classes, 255 ignored."""
     stages = [
-        ("every class present", _iou_case(0, 4), "for each class IoU = TP / (TP + FP + FN) with boolean masks "
+        ("every class present", _iou_case(0, 4),
+         "for each class IoU = TP / (TP + FP + FN) with boolean masks "
          "pred == c and target == c; mIoU is the mean of the per-class IoUs (not of pixels)"),
-        ("a class absent from pred and target", _iou_case(1, 5, absent=(2,)), "a class that is in neither "
+        ("a class absent from pred and target", _iou_case(1, 5, absent=(2,)),
+         "a class that is in neither "
          "pred nor target has IoU 0/0: leave it out of the mean instead of counting 0 or NaN"),
-        ("ignored pixels (target 255)", _iou_case(2, 4, ignore=0.3), "pixels whose target is 255 count "
+        ("ignored pixels (target 255)", _iou_case(2, 4, ignore=0.3),
+         "pixels whose target is 255 count "
          "nowhere: not as true positives, not as false positives of the predicted class"),
     ]
     for what, (pred, target, num_classes), hint in stages:
@@ -132,7 +160,8 @@ def check_mean_iou(fn: Callable) -> bool:
             return report(False, f"{what}: {error}", hint)
         value = _as_float(got)
         if value is None:
-            return report(False, f"{what}: expected a number, got {type(got).__name__}", "return one float, the mean IoU")
+            return report(False, f"{what}: expected a number, got {type(got).__name__}",
+                          "return one float, the mean IoU")
         expected = mean_iou(pred, target, num_classes)
         if not math.isclose(value, expected, rel_tol=1e-6, abs_tol=1e-9):
             return report(False, f"{what}: got {value:.4f}, which is not the right mIoU", hint)
@@ -154,13 +183,19 @@ def _band_case(seed: int, ignore: float = 0.0) -> torch.Tensor:
 
 
 def check_boundary_band(fn: Callable) -> bool:
-    """Grade ``fn(target, width)``: bool mask of the pixels within ``width`` of a label edge (= ``boundary_band``)."""
+    """Grade ``fn(target, width)``: bool mask of the pixels within ``width`` of a label edge.
+
+    The reference is ``boundary_band``.
+    """
     stages = [
-        ("width 1", _band_case(0), (1,), "a pixel is in the band when one of its 8 neighbours (diagonals too) "
+        ("width 1", _band_case(0), (1,),
+         "a pixel is in the band when one of its 8 neighbours (diagonals too) "
          "has another label; both sides of an edge are marked, the image border is not an edge"),
-        ("wider bands (width 2 and 3)", _band_case(1), (2, 3), "with width w look at the whole (2w + 1) x (2w + 1) "
+        ("wider bands (width 2 and 3)", _band_case(1), (2, 3),
+         "with width w look at the whole (2w + 1) x (2w + 1) "
          "window around the pixel, not only at the pixels exactly w away"),
-        ("ignored pixels (target 255)", _band_case(2, ignore=0.2), (1, 2), "a pixel labelled 255 is never in "
+        ("ignored pixels (target 255)", _band_case(2, ignore=0.2), (1, 2),
+         "a pixel labelled 255 is never in "
          "the band, and a 255 neighbour is not 'another label' (pad the image with 255 too)"),
     ]
     for what, target, widths, hint in stages:
@@ -169,13 +204,16 @@ def check_boundary_band(fn: Callable) -> bool:
             if error:
                 return report(False, f"{what}: {error}", hint)
             if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(target.shape):
-                shape = f"Tensor{list(got.shape)}" if isinstance(got, torch.Tensor) else type(got).__name__
-                return report(False, f"{what}: expected a Tensor{list(target.shape)} like target, got {shape}",
+                return report(False, f"{what}: expected a {shape_str(target)} like target, "
+                                     f"got {shape_str(got)}",
                               "return one True/False per pixel")
             if got.is_floating_point() and not bool(((got == 0) | (got == 1)).all()):
-                return report(False, f"{what}: expected True/False per pixel, got other values", "return a bool mask")
+                return report(False, f"{what}: expected True/False per pixel, got other values",
+                              "return a bool mask")
             expected = boundary_band(target, width)
             wrong = int((got.bool() != expected).sum())
             if wrong:
-                return report(False, f"{what}: width {width}: {wrong} of {target.numel()} pixels are wrong", hint)
-    return report(True, "boundary band matches for widths 1, 2, 3 (incl. the image border and ignored pixels)")
+                return report(False, f"{what}: width {width}: {wrong} of {target.numel()} pixels "
+                                     "are wrong", hint)
+    return report(True, "boundary band matches for widths 1, 2, 3 "
+                        "(incl. the image border and ignored pixels)")

@@ -27,6 +27,8 @@ STUB = 'raise NotImplementedError("exercise: write your solution here")'
 
 def strip_solutions(source: str) -> str:
     """Replace each solution block in one cell's source by a stub."""
+    if not isinstance(source, str):
+        raise TypeError(f"source must be a str (a cell's source), got {type(source).__name__}")
     out, inside = [], False
     for line in source.splitlines():
         stripped = line.strip()
@@ -64,9 +66,19 @@ def student_version(nb):
     return nb
 
 
-def write_student_notebooks(lessons: Path, out: Path | None = None, force: bool = False) -> list[str]:
-    """Write ``out/NN_name.ipynb`` for each lesson; returns one line per notebook saying what happened."""
+def write_student_notebooks(
+    lessons: Path, out: Path | None = None, force: bool = False
+) -> list[str]:
+    """Write ``out/NN_name.ipynb`` for each lesson; one line per notebook says what happened.
+
+    ``lessons`` must be an existing folder (``ValueError`` otherwise); ``force`` a bool.
+    A replaced notebook's backup gets a fresh name, never overwriting an older backup.
+    """
+    if not isinstance(force, bool):
+        raise TypeError(f"force must be a bool, got {force!r}")
     lessons = Path(lessons)
+    if not lessons.is_dir():
+        raise ValueError(f"lessons must be a folder of NN_name.ipynb lessons, got {str(lessons)!r}")
     out = Path(out) if out is not None else lessons / "student"
     out.mkdir(parents=True, exist_ok=True)
     lines = []
@@ -81,9 +93,15 @@ def write_student_notebooks(lessons: Path, out: Path | None = None, force: bool 
                 continue
             if generated != cells_digest(old):  # the student changed it
                 if not force:
-                    lines.append(f"kept (yours) {target}  (changed since generated; --force backs it up and replaces it)")
+                    lines.append(f"kept (yours) {target}  (changed since generated; "
+                                 f"--force backs it up and replaces it)")
                     continue
-                backup = target.with_name(f"{target.stem}.backup-{time.strftime('%Y%m%d-%H%M%S')}{target.suffix}")
+                stamp = time.strftime("%Y%m%d-%H%M%S")
+                backup = target.with_name(f"{target.stem}.backup-{stamp}{target.suffix}")
+                k = 1
+                while backup.exists():  # two backups within one second: keep both
+                    backup = target.with_name(f"{target.stem}.backup-{stamp}-{k}{target.suffix}")
+                    k += 1
                 shutil.copy2(target, backup)
                 lines.append(f"backed up    {target} -> {backup.name}")
         nbformat.write(new, target)

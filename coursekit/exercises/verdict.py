@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from coursekit.validators import describe
+
 
 def report(passed: bool, what: str, hint: str = "") -> bool:
     """Print the verdict line and return ``passed``."""
@@ -15,7 +17,13 @@ def report(passed: bool, what: str, hint: str = "") -> bool:
 
 
 def run_student(fn: Callable, *args, **kwargs):
-    """Call the student's function; return (result, None) or (None, 'ErrorType: message')."""
+    """Call the student's function; return (result, None) or (None, 'ErrorType: message').
+
+    Something that is not a function (a result passed instead of the function) is reported too.
+    """
+    if not callable(fn):
+        return None, (f"expected your function, got {describe(fn)} (pass the function itself, "
+                      f"e.g. check(my_fn), not check(my_fn(...)))")
     try:
         return fn(*args, **kwargs), None
     except NotImplementedError:

@@ -1,4 +1,4 @@
-"""``coursekit bench segmentation``: sliding window vs the same weights run fully convolutionally.
+"""``coursekit bench segmentation``: sliding window vs the same weights run convolutionally.
 
 One row per image size: the time of ``sliding_window_segment`` (one patch per
 pixel) as "ours", ``fcn_segment`` (one pass over the padded image) as
@@ -12,16 +12,21 @@ from coursekit.segmentation.sliding_window import PatchClassifier, time_sliding_
 
 
 def bench(quick: bool = False) -> list[dict]:
-    """Rows ``{"benchmark", "ours", "reference", "ratio", "note"}`` for 32, 64, 128 px (32, 64 when quick)."""
+    """Rows ``{"benchmark", "ours", "reference", "ratio", "note"}`` for 32, 64, 128 px.
+
+    ``quick``: 32 and 64 px only, one repeat.
+    """
     sizes = (32, 64) if quick else (32, 64, 128)
     model = PatchClassifier()
     rows = []
     for row in time_sliding_vs_fcn(sizes, model, repeat=1 if quick else 3, threads=2):
         rows.append({
-            "benchmark": f"sliding window vs FCN, {row['size']}x{row['size']} (P={model.patch_size})",
+            "benchmark": f"sliding window vs FCN, {row['size']}x{row['size']} "
+                         f"(P={model.patch_size})",
             "ours": f"{row['sliding_s'] * 1e3:.1f} ms sliding",
             "reference": f"{row['fcn_s'] * 1e3:.2f} ms FCN",
             "ratio": row["speedup"],
-            "note": f"FCN {row['speedup']:.0f}x faster; identical: max |diff| = {row['max_abs_diff']:.1e}",
+            "note": f"FCN {row['speedup']:.0f}x faster; "
+                    f"identical: max |diff| = {row['max_abs_diff']:.1e}",
         })
     return rows

@@ -19,7 +19,11 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from coursekit.validators import count_parameters, describe, positive_int, require_tensor
+
 __all__ = ["FCN", "conv_norm_relu", "count_parameters"]
+
+NORMS = ("batch", "group", "none")
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -30,8 +34,11 @@ def _norm(kind: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
-def conv_norm_relu(in_channels: int, out_channels: int, *, stride: int = 1, norm: str = "batch") -> nn.Sequential:
+def conv_norm_relu(
+    in_channels: int, out_channels: int, *, stride: int = 1, norm: str = "batch"
+) -> nn.Sequential:
     """3x3 convolution (padding 1) -> BatchNorm / GroupNorm / nothing -> ReLU."""
+    check_model_args(in_channels=in_channels, out_channels=out_channels, stride=stride, norm=norm)
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=norm == "none"),
         _norm(norm, out_channels),
@@ -39,32 +46,44 @@ def conv_norm_relu(in_channels: int, out_channels: int, *, stride: int = 1, norm
     )
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 def check_model_args(**kwargs: Any) -> None:
-    """Raise ValueError unless every int argument is a positive int and ``norm`` is known."""
+    """Every int argument a positive int (``TypeError`` / ``ValueError``), ``norm`` one of NORMS.
+
+    ``None`` is accepted for any int argument (``UNet``'s ``out_channels``).
+    """
     for name, value in kwargs.items():
         if name == "norm":
-            if value not in ("batch", "group", "none"):
+            if not isinstance(value, str):
+                raise TypeError(f"norm must be a str ('batch', 'group' or 'none'), "
+                                f"got {describe(value)}")
+            if value not in NORMS:
                 raise ValueError(f"norm must be 'batch', 'group' or 'none', got {value!r}")
-        elif value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        elif value is not None:
+            positive_int(value, name)
 
 
 def check_input(x: object, in_channels: int, multiple: int) -> None:
-    """Raise unless ``x`` is a float Tensor[N, in_channels, H, W] with H, W divisible by ``multiple``."""
-    if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != in_channels or not x.is_floating_point():
-        got = f"Tensor[{', '.join(map(str, x.shape))}] {x.dtype}" if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"x must be a float Tensor[N, {in_channels}, H, W], got {got}")
+    """Raise unless ``x`` is a float Tensor[N, in_channels, H, W].
+
+    H and W must be divisible by ``multiple``. Not a tensor or not floating point:
+    ``TypeError``; wrong shape: ``ValueError``.
+    """
+    expected = f"a float Tensor[N, {in_channels}, H, W]"
+    require_tensor(x, "x", expected)
+    if x.dim() != 4 or x.shape[1] != in_channels:
+        raise ValueError(f"x must be {expected}, got {describe(x)}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be {expected} (float16, bfloat16, float32 or float64), "
+                        f"got {describe(x)}")
     if x.shape[-2] % multiple or x.shape[-1] % multiple:
-        raise ValueError(f"x height and width must be divisible by {multiple} (2^depth), got {tuple(x.shape[-2:])}")
+        raise ValueError(f"x height and width must be divisible by {multiple} (2^depth), "
+                         f"got {tuple(x.shape[-2:])}")
 
 
 class FCN(nn.Module):
-    """Encoder-decoder FCN without skip connections: Tensor[N, in_channels, H, W] -> Tensor[N, num_classes, H, W].
+    """Encoder-decoder FCN without skip connections.
+
+    Tensor[N, in_channels, H, W] -> class scores Tensor[N, num_classes, H, W].
 
     ``depth`` stride-2 stages take the input to 1/2^depth resolution (channels
     width, 2 width, 4 width, capped at 4 width), ``depth`` transposed
@@ -74,16 +93,26 @@ class FCN(nn.Module):
     """
 
     def __init__(
-        self, *, num_classes: int = 8, width: int = 32, in_channels: int = 3, depth: int = 3, norm: str = "batch"
+        self,
+        *,
+        num_classes: int = 8,
+        width: int = 32,
+        in_channels: int = 3,
+        depth: int = 3,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
-        check_model_args(num_classes=num_classes, width=width, in_channels=in_channels, depth=depth, norm=norm)
-        self.config = {"num_classes": num_classes, "width": width, "in_channels": in_channels, "depth": depth, "norm": norm}
+        check_model_args(num_classes=num_classes, width=width, in_channels=in_channels,
+                         depth=depth, norm=norm)
+        self.config = {"num_classes": num_classes, "width": width, "in_channels": in_channels,
+                       "depth": depth, "norm": norm}
         channels = [min(width * 2**i, 4 * width) for i in range(depth + 1)]  # w, 2w, 4w, 4w, ...
-        self.stem = nn.Sequential(conv_norm_relu(in_channels, width, norm=norm), conv_norm_relu(width, width, norm=norm))
+        self.stem = nn.Sequential(conv_norm_relu(in_channels, width, norm=norm),
+                                  conv_norm_relu(width, width, norm=norm))
         self.down = nn.ModuleList(
-            nn.Sequential(conv_norm_relu(c_in, c_out, stride=2, norm=norm), conv_norm_relu(c_out, c_out, norm=norm))
-            for c_in, c_out in zip(channels[:-1], channels[1:])
+            nn.Sequential(conv_norm_relu(c_in, c_out, stride=2, norm=norm),
+                          conv_norm_relu(c_out, c_out, norm=norm))
+            for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)
         )
         self.up = nn.ModuleList(
             nn.Sequential(
@@ -92,7 +121,7 @@ class FCN(nn.Module):
                 nn.ReLU(inplace=True),
                 conv_norm_relu(c_out, c_out, norm=norm),
             )
-            for c_in, c_out in zip(channels[:0:-1], channels[-2::-1])
+            for c_in, c_out in zip(channels[:0:-1], channels[-2::-1], strict=True)
         )
         self.head = nn.Conv2d(width, num_classes, 1)
         self.factor = 2**depth

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from coursekit.segmentation.fcn import check_input, check_model_args, conv_norm_relu
 from coursekit.upsampling.transposed import conv_transpose2d
-from coursekit.validators import describe, positive_int
+from coursekit.validators import describe, int_pair, positive_int
 
 __all__ = ["FCNxs", "LearnedUpsample", "bilinear_kernel", "fc_to_conv"]
 
@@ -57,7 +57,9 @@ def bilinear_kernel(size: int, *, dtype: torch.dtype = torch.float32,
     return (line[:, None] * line[None, :]).to(dtype)  # (size, size)
 
 
-def fc_to_conv(linear: nn.Linear, in_channels: int, kernel_size: int | tuple[int, int]) -> nn.Conv2d:
+def fc_to_conv(
+    linear: nn.Linear, in_channels: int, kernel_size: int | tuple[int, int]
+) -> nn.Conv2d:
     """The convolution that computes ``linear`` at every position of a feature map.
 
     ``linear`` reads a flattened ``Tensor[N, in_channels * kh * kw]`` (the flatten of a
@@ -70,8 +72,7 @@ def fc_to_conv(linear: nn.Linear, in_channels: int, kernel_size: int | tuple[int
     if not isinstance(linear, nn.Linear):
         raise TypeError(f"linear must be an nn.Linear, got {describe(linear)}")
     in_channels = positive_int(in_channels, "in_channels")
-    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
-    kh, kw = positive_int(kh, "kernel_size"), positive_int(kw, "kernel_size")
+    kh, kw = int_pair(kernel_size, "kernel_size")
     if linear.in_features != in_channels * kh * kw:
         raise ValueError(f"linear.in_features must be in_channels * kh * kw = {in_channels} * {kh}"
                          f" * {kw} = {in_channels * kh * kw}, got {linear.in_features}")
@@ -119,6 +120,9 @@ class FCNxs(nn.Module):
     def __init__(self, *, variant: str = "8s", num_classes: int = 8, width: int = 16,
                  in_channels: int = 3, norm: str = "batch") -> None:
         super().__init__()
+        if not isinstance(variant, str):
+            raise TypeError(f"variant must be a str, one of {sorted(VARIANTS)}, "
+                            f"got {describe(variant)}")
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
         check_model_args(num_classes=num_classes, width=width, in_channels=in_channels, norm=norm)

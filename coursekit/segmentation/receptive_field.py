@@ -18,11 +18,19 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from numbers import Integral
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["measure_receptive_field", "receptive_field", "receptive_field_map", "receptive_field_of"]
+from coursekit.validators import describe, int_pair, positive_int
+
+__all__ = [
+    "measure_receptive_field",
+    "receptive_field",
+    "receptive_field_map",
+    "receptive_field_of",
+]
 
 
 def receptive_field(num_layers: int, kernel_size: int = 3, stride: int = 1) -> int:
@@ -30,34 +38,35 @@ def receptive_field(num_layers: int, kernel_size: int = 3, stride: int = 1) -> i
 
     ``RF = 1 + (k - 1) * (1 + s + s^2 + ... + s^(L-1))``; for stride 1 that is
     ``1 + L (k - 1)``, the lecture's ``1 + 2L`` for 3x3 convolutions.
-    Matches ``receptive_field_of`` and the gradient measurement (tests/segmentation/test_receptive_field.py).
+    Matches ``receptive_field_of`` and the gradient measurement
+    (tests/segmentation/test_receptive_field.py).
     """
-    for name, value, low in (("num_layers", num_layers, 0), ("kernel_size", kernel_size, 1), ("stride", stride, 1)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-        if value < low:
-            raise ValueError(f"{name} must be >= {low}, got {value}")
+    num_layers = positive_int(num_layers, "num_layers", minimum=0)
+    kernel_size = positive_int(kernel_size, "kernel_size")
+    stride = positive_int(stride, "stride")
     return 1 + (kernel_size - 1) * sum(stride**layer for layer in range(num_layers))
 
 
-def _square(value: int | tuple[int, ...], what: str) -> int:
-    if isinstance(value, int):
-        return value
-    if len(set(value)) != 1:
+def _square(value: int | tuple[int, ...], what: str, minimum: int) -> int:
+    """One int from a module attribute that is an int or an (h, w) pair with h == w."""
+    h, w = int_pair(value, what, minimum)
+    if h != w:
         raise ValueError(f"{what} must be square (same in height and width), got {tuple(value)}")
-    return int(value[0])
+    return h
 
 
 def _layer_geometry(module: nn.Module) -> list[tuple[int, int, int]]:
-    """(effective kernel, stride, padding) of every spatial layer, in order; skips pointwise ones."""
+    """(effective kernel, stride, padding) of each spatial layer, in order; skips pointwise ones."""
     if isinstance(module, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):
-        kernel = _square(module.kernel_size, f"{type(module).__name__}.kernel_size")
-        stride = _square(module.stride if module.stride is not None else kernel, f"{type(module).__name__}.stride")
+        kind = type(module).__name__
+        kernel = _square(module.kernel_size, f"{kind}.kernel_size", 1)
+        stride = module.stride if module.stride is not None else kernel
+        stride = _square(stride, f"{kind}.stride", 1)
         padding = module.padding
         if isinstance(padding, str):
-            raise ValueError(f"padding={padding!r} in {type(module).__name__} is not supported; use an int")
-        padding = _square(padding, f"{type(module).__name__}.padding")
-        dilation = _square(getattr(module, "dilation", 1), f"{type(module).__name__}.dilation")
+            raise ValueError(f"padding={padding!r} in {kind} is not supported; use an int")
+        padding = _square(padding, f"{kind}.padding", 0)
+        dilation = _square(getattr(module, "dilation", 1), f"{kind}.dilation", 1)
         return [(dilation * (kernel - 1) + 1, stride, padding)]
     children = list(module.children())
     if children:
@@ -93,14 +102,20 @@ def receptive_field_of(layers: Sequence[tuple[int, ...]] | nn.Module) -> dict[st
     elif isinstance(layers, Sequence) and not isinstance(layers, str):
         geometry = []
         for i, layer in enumerate(layers):
-            if not isinstance(layer, tuple | list) or len(layer) not in (2, 3) or not all(isinstance(v, int) for v in layer):
-                raise TypeError(f"layers[{i}] must be a (kernel, stride) or (kernel, stride, padding) tuple of ints, got {layer!r}")
+            ints = isinstance(layer, tuple | list) and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in layer
+            )
+            if not ints or len(layer) not in (2, 3):
+                raise TypeError(f"layers[{i}] must be a (kernel, stride) or "
+                                f"(kernel, stride, padding) tuple of ints, got {layer!r}")
             kernel, stride, padding = (*layer, 0) if len(layer) == 2 else layer
             if kernel < 1 or stride < 1 or padding < 0:
-                raise ValueError(f"layers[{i}] needs kernel >= 1, stride >= 1, padding >= 0, got {tuple(layer)}")
+                raise ValueError(f"layers[{i}] needs kernel >= 1, stride >= 1, padding >= 0, "
+                                 f"got {tuple(layer)}")
             geometry.append((kernel, stride, padding))
     else:
-        raise TypeError(f"layers must be a list of (kernel, stride) tuples or an nn.Module, got {type(layers).__name__}")
+        raise TypeError(f"layers must be a list of (kernel, stride) tuples or an nn.Module, "
+                        f"got {describe(layers)}")
     size, jump, start = 1, 1, 0.5
     for kernel, stride, padding in geometry:
         size += (kernel - 1) * jump
@@ -109,18 +124,19 @@ def receptive_field_of(layers: Sequence[tuple[int, ...]] | nn.Module) -> dict[st
     return {"size": size, "jump": jump, "start": start}
 
 
-def _positive_copy(model: nn.Module) -> nn.Module:
-    """A float64 copy whose every weight is a positive constant (1 / fan-in) and bias 0.
+def _positive_copy(model: nn.Module, dtype: torch.dtype = torch.float64) -> nn.Module:
+    """A ``dtype`` copy whose every weight is a positive constant (1 / fan-in) and bias 0.
 
     All paths then add up, so no gradient cancels; max pooling becomes average
     pooling of the same window (the same region *can* influence the output, but a
     max only passes the gradient to one winner).
     """
-    net = copy.deepcopy(model).double().eval()
+    net = copy.deepcopy(model).to(dtype).eval()
     for parent in list(net.modules()):
         for child_name, child in list(parent.named_children()):
             if isinstance(child, nn.MaxPool2d):
-                pool = nn.AvgPool2d(child.kernel_size, child.stride, child.padding, ceil_mode=child.ceil_mode)
+                pool = nn.AvgPool2d(child.kernel_size, child.stride, child.padding,
+                                    ceil_mode=child.ceil_mode)
                 setattr(parent, child_name, pool)
     with torch.no_grad():
         for module in net.modules():
@@ -143,32 +159,40 @@ def _in_channels(model: nn.Module) -> int:
 
 
 def receptive_field_map(
-    model: nn.Module, input_size: int | tuple[int, int], out_y: int | None = None, out_x: int | None = None,
-    *, positive: bool = True,
+    model: nn.Module,
+    input_size: int | tuple[int, int],
+    out_y: int | None = None,
+    out_x: int | None = None,
+    *,
+    positive: bool = True,
 ) -> Tensor:
     """|d output[:, :, out_y, out_x] / d input| summed over channels: Tensor[H, W] float.
 
-    With ``positive=True`` (default) a float64 copy of ``model`` with positive
-    constant weights is used (see ``_positive_copy``), so the nonzero region is the
-    theoretical receptive field and its values show how many paths reach each
+    With ``positive=True`` (default) a float64 copy (float32 on MPS) of ``model`` with
+    positive constant weights is used (see ``_positive_copy``), so the nonzero region is
+    the theoretical receptive field and its values show how many paths reach each
     input pixel (a bump, brightest in the middle). With ``positive=False`` the
     model's own weights are used: the *effective* receptive field of a trained net.
-    ``out_y, out_x`` default to the centre of the output map. Input of ones.
+    ``input_size``: an int or (H, W). ``out_y, out_x`` default to the centre of the
+    output map. Input of ones, on the model's device.
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if isinstance(input_size, int):
-        input_size = (input_size, input_size)
-    if len(input_size) != 2 or min(input_size) < 1:
-        raise ValueError(f"input_size must be an int or (H, W) of positive ints, got {input_size!r}")
-    net = _positive_copy(model) if positive else copy.deepcopy(model).eval()
-    param = next(net.parameters(), None)
-    dtype = torch.float64 if positive or param is None else param.dtype
+        raise TypeError(f"model must be an nn.Module, got {describe(model)}")
+    input_size = int_pair(input_size, "input_size")
+    for name, value in (("out_y", out_y), ("out_x", out_x)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, Integral)):
+            raise TypeError(f"{name} must be an int or None, got {value!r}")
+    param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
-    x = torch.ones(1, _in_channels(model), *input_size, dtype=dtype, device=device, requires_grad=True)
+    exact = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
+    net = _positive_copy(model, exact) if positive else copy.deepcopy(model).eval()
+    dtype = exact if positive or param is None else param.dtype
+    x = torch.ones(1, _in_channels(model), *input_size, dtype=dtype, device=device,
+                   requires_grad=True)
     y = net(x)  # (1, C, h, w)
     if y.dim() != 4:
-        raise ValueError(f"model must map Tensor[N, C, H, W] to Tensor[N, K, h, w], got output of shape {tuple(y.shape)}")
+        raise ValueError(f"model must map Tensor[N, C, H, W] to Tensor[N, K, h, w], "
+                         f"got output of shape {tuple(y.shape)}")
     h, w = y.shape[-2:]
     out_y = h // 2 if out_y is None else out_y
     out_x = w // 2 if out_x is None else out_x
@@ -178,12 +202,16 @@ def receptive_field_map(
     return x.grad[0].abs().sum(0)  # (H, W)
 
 
-def measure_receptive_field(model: nn.Module, input_size: int | tuple[int, int], pixel: tuple[int, int] | None = None) -> Tensor:
+def measure_receptive_field(
+    model: nn.Module, input_size: int | tuple[int, int], pixel: tuple[int, int] | None = None
+) -> Tensor:
     """Input pixels that influence output ``pixel`` (default: the centre): Tensor[H, W] bool.
 
     The nonzero region of ``receptive_field_map(..., positive=True)``. Its
     bounding box has side ``receptive_field_of(model)["size"]`` when the input is
     large enough (tested in tests/segmentation/test_receptive_field.py).
     """
+    if pixel is not None and (not isinstance(pixel, tuple | list) or len(pixel) != 2):
+        raise TypeError(f"pixel must be None or an (out_y, out_x) pair of ints, got {pixel!r}")
     out_y, out_x = (None, None) if pixel is None else pixel
     return receptive_field_map(model, input_size, out_y, out_x, positive=True) > 0

@@ -23,23 +23,29 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from coursekit.segmentation.receptive_field import receptive_field
+from coursekit.validators import describe, positive_int, require_tensor
 
 __all__ = ["PatchClassifier", "fcn_segment", "sliding_window_segment", "time_sliding_vs_fcn"]
+
+PADDING_MODES = ("reflect", "zeros", "replicate")
 
 
 class PatchClassifier(nn.Module):
     """Classify the centre pixel of a P x P patch, P = 1 + 2 * num_layers.
 
     ``num_layers`` 3x3 convolutions (no padding, ReLU) then a 1x1 convolution to
-    ``num_classes``. Input Tensor[N, in_channels, H, W] -> Tensor[N, num_classes, H - P + 1, W - P + 1];
-    on a P x P patch the output is 1 x 1.
+    ``num_classes``. Input Tensor[N, in_channels, H, W] ->
+    Tensor[N, num_classes, H - P + 1, W - P + 1]; on a P x P patch the output is 1 x 1.
     """
 
-    def __init__(self, *, num_classes: int = 8, in_channels: int = 3, width: int = 16, num_layers: int = 10) -> None:
+    def __init__(
+        self, *, num_classes: int = 8, in_channels: int = 3, width: int = 16, num_layers: int = 10
+    ) -> None:
         super().__init__()
-        for name, value in (("num_classes", num_classes), ("in_channels", in_channels), ("width", width), ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        num_classes = positive_int(num_classes, "num_classes")
+        in_channels = positive_int(in_channels, "in_channels")
+        width = positive_int(width, "width")
+        num_layers = positive_int(num_layers, "num_layers")
         layers: list[nn.Module] = []
         channels = in_channels
         for _ in range(num_layers):
@@ -58,19 +64,32 @@ class PatchClassifier(nn.Module):
 def _check(model: nn.Module, image: Tensor, padding_mode: str) -> tuple[Tensor, bool, int]:
     """Validate; return (image as [N, C, H, W], whether a batch dim was added, patch size P)."""
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module (e.g. PatchClassifier), got {type(model).__name__}")
+        raise TypeError(f"model must be an nn.Module (e.g. PatchClassifier), got {describe(model)}")
     patch = getattr(model, "patch_size", None)
-    if not isinstance(patch, int) or patch % 2 == 0:
-        raise ValueError(f"model.patch_size must be an odd int (the classifier's receptive field), got {patch!r}")
-    if not isinstance(image, Tensor) or image.dim() not in (3, 4) or not image.is_floating_point():
-        got = f"Tensor[{', '.join(map(str, image.shape))}] {image.dtype}" if isinstance(image, Tensor) else type(image).__name__
-        raise ValueError(f"image must be a float Tensor[C, H, W] or Tensor[N, C, H, W], got {got}")
-    if padding_mode not in ("reflect", "zeros", "replicate"):
-        raise ValueError(f"padding_mode must be 'reflect', 'zeros' or 'replicate', got {padding_mode!r}")
+    if isinstance(patch, bool) or not isinstance(patch, int):
+        raise TypeError(f"model.patch_size must be an odd int (the classifier's receptive field), "
+                        f"got {patch!r}")
+    if patch < 1 or patch % 2 == 0:
+        raise ValueError(f"model.patch_size must be an odd int (the classifier's receptive field), "
+                         f"got {patch!r}")
+    expected = "a float Tensor[C, H, W] or Tensor[N, C, H, W]"
+    require_tensor(image, "image", expected)
+    if image.dim() not in (3, 4):
+        raise ValueError(f"image must be {expected}, got {describe(image)}")
+    if not image.is_floating_point():
+        raise TypeError(f"image must be {expected} (float16, bfloat16, float32 or float64), "
+                        f"got {describe(image)}")
+    if not isinstance(padding_mode, str):
+        raise TypeError(f"padding_mode must be a str ('reflect', 'zeros' or 'replicate'), "
+                        f"got {describe(padding_mode)}")
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be 'reflect', 'zeros' or 'replicate', "
+                         f"got {padding_mode!r}")
     single = image.dim() == 3
     image = image.unsqueeze(0) if single else image
     if padding_mode == "reflect" and min(image.shape[-2:]) <= patch // 2:
-        raise ValueError(f"reflect padding needs H, W > {patch // 2} (half the patch), got {tuple(image.shape[-2:])}")
+        raise ValueError(f"reflect padding needs H, W > {patch // 2} (half the patch), "
+                         f"got {tuple(image.shape[-2:])}")
     return image, single, patch
 
 
@@ -80,22 +99,31 @@ def _pad(image: Tensor, half: int, padding_mode: str) -> Tensor:
 
 
 @torch.no_grad()
-def sliding_window_segment(model: nn.Module, image: Tensor, batch_size: int = 1024, padding_mode: str = "reflect") -> Tensor:
+def sliding_window_segment(
+    model: nn.Module, image: Tensor, batch_size: int = 1024, padding_mode: str = "reflect"
+) -> Tensor:
     """Class scores per pixel by classifying one P x P patch per pixel: the slow, literal way.
 
     ``image`` Tensor[C, H, W] or Tensor[N, C, H, W] -> scores Tensor[(N,) K, H, W].
-    The image is padded by P // 2 (``padding_mode``), ``F.unfold`` cuts the
-    N*H*W patches (each centred at its pixel), and the model classifies them
-    ``batch_size`` at a time. Identical to ``fcn_segment`` (tested).
+    The image is padded by P // 2 (``padding_mode``), ``F.unfold`` cuts the patches
+    (each centred at its pixel) a strip of rows at a time, and the model classifies them
+    ``batch_size`` at a time, so memory holds about ``max(batch_size, W)`` patches, not
+    all N*H*W. Identical to ``fcn_segment`` (tested).
     """
     image, single, patch = _check(model, image, padding_mode)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    batch_size = positive_int(batch_size, "batch_size")
     n, c, h, w = image.shape
-    padded = _pad(image, patch // 2, padding_mode)
-    patches = F.unfold(padded, patch)  # (N, C*P*P, H*W)
-    patches = patches.transpose(1, 2).reshape(n * h * w, c, patch, patch)  # (N*H*W, C, P, P)
-    scores = [model(patches[i : i + batch_size]).flatten(1) for i in range(0, len(patches), batch_size)]  # (b, K)
+    padded = _pad(image, patch // 2, padding_mode)  # (N, C, H + P - 1, W + P - 1)
+    rows = max(1, batch_size // w)  # output rows per strip
+    scores = []
+    for i in range(n):
+        for top in range(0, h, rows):
+            bottom = min(h, top + rows)
+            strip = padded[i : i + 1, :, top : bottom + patch - 1]  # (1, C, r + P - 1, W + P - 1)
+            patches = F.unfold(strip, patch)[0]  # (C*P*P, r*W), row-major pixels
+            patches = patches.t().reshape(-1, c, patch, patch)  # (r*W, C, P, P)
+            for j in range(0, len(patches), batch_size):
+                scores.append(model(patches[j : j + batch_size]).flatten(1))  # (b, K)
     out = torch.cat(scores).reshape(n, h, w, -1).permute(0, 3, 1, 2)  # (N, K, H, W)
     return out[0] if single else out
 
@@ -123,7 +151,11 @@ def _median_time(fn, repeat: int) -> float:
 
 
 def time_sliding_vs_fcn(
-    sizes: Sequence[int] = (32, 64, 128), model: nn.Module | None = None, *, repeat: int = 3, threads: int | None = 2,
+    sizes: Sequence[int] = (32, 64, 128),
+    model: nn.Module | None = None,
+    *,
+    repeat: int = 3,
+    threads: int | None = 2,
 ) -> list[dict[str, float]]:
     """Time both ways on a random image of each size; one row per size.
 
@@ -132,8 +164,15 @@ def time_sliding_vs_fcn(
     measurement and restores it after; ``None`` leaves it). The default model is
     ``PatchClassifier()`` with seed-0 random weights (timing does not need training).
     """
-    if not sizes or not all(isinstance(s, int) and s > 8 for s in sizes):
+    if not isinstance(sizes, Sequence) or isinstance(sizes, str) or not all(
+        isinstance(s, int) and not isinstance(s, bool) for s in sizes
+    ):
+        raise TypeError(f"sizes must be a non-empty sequence of ints > 8, got {sizes!r}")
+    if not sizes or not all(s > 8 for s in sizes):
         raise ValueError(f"sizes must be a non-empty sequence of ints > 8, got {sizes!r}")
+    repeat = positive_int(repeat, "repeat")
+    if threads is not None:
+        threads = positive_int(threads, "threads")
     if model is None:
         generator_state = torch.random.get_rng_state()
         torch.manual_seed(0)
@@ -148,9 +187,12 @@ def time_sliding_vs_fcn(
             image = torch.rand(3, size, size, generator=torch.Generator().manual_seed(size))
             slow = sliding_window_segment(model, image)
             fast = fcn_segment(model, image)
-            sliding_s = _median_time(lambda image=image: sliding_window_segment(model, image), repeat)
+            sliding_s = _median_time(
+                lambda image=image: sliding_window_segment(model, image), repeat
+            )
             fcn_s = _median_time(lambda image=image: fcn_segment(model, image), max(repeat, 5))
-            rows.append({"size": size, "sliding_s": sliding_s, "fcn_s": fcn_s, "speedup": sliding_s / fcn_s,
+            rows.append({"size": size, "sliding_s": sliding_s, "fcn_s": fcn_s,
+                         "speedup": sliding_s / fcn_s,
                          "max_abs_diff": (slow - fast).abs().max().item()})
     finally:
         torch.set_num_threads(old_threads)

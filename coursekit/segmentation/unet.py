@@ -7,7 +7,8 @@ convolution to ``out_channels``: class scores for segmentation (the default,
 ``num_classes``), 1 channel for depth, 2 for optical flow (coursekit.dense).
 Tested in tests/segmentation/test_models.py.
 
-    x (N, in, H, W) -> enc0 (w, H) -> pool+enc1 (2w, H/2) -> ... -> bottleneck (w 2^depth, H/2^depth)
+    x (N, in, H, W) -> enc0 (w, H) -> pool+enc1 (2w, H/2) -> ...
+      -> bottleneck (w 2^depth, H/2^depth)
       -> up + cat(enc_{depth-1}) -> ... -> up + cat(enc0) -> 1x1 -> (N, out, H, W)
 """
 
@@ -23,7 +24,8 @@ __all__ = ["UNet", "double_conv"]
 
 def double_conv(in_channels: int, out_channels: int, *, norm: str = "batch") -> nn.Sequential:
     """Two (3x3 conv -> norm -> ReLU): U-Net's basic block, resolution unchanged."""
-    return nn.Sequential(conv_norm_relu(in_channels, out_channels, norm=norm), conv_norm_relu(out_channels, out_channels, norm=norm))
+    return nn.Sequential(conv_norm_relu(in_channels, out_channels, norm=norm),
+                         conv_norm_relu(out_channels, out_channels, norm=norm))
 
 
 class UNet(nn.Module):
@@ -48,16 +50,20 @@ class UNet(nn.Module):
         norm: str = "batch",
     ) -> None:
         super().__init__()
-        check_model_args(num_classes=num_classes, width=width, depth=depth, in_channels=in_channels,
-                         out_channels=out_channels, norm=norm)
-        self.config = {"num_classes": num_classes, "width": width, "depth": depth, "in_channels": in_channels,
-                       "out_channels": out_channels, "norm": norm}
+        check_model_args(num_classes=num_classes, width=width, depth=depth,
+                         in_channels=in_channels, out_channels=out_channels, norm=norm)
+        self.config = {"num_classes": num_classes, "width": width, "depth": depth,
+                       "in_channels": in_channels, "out_channels": out_channels, "norm": norm}
         channels = [width * 2**i for i in range(depth + 1)]  # w, 2w, 4w, ...
         self.encoder = nn.ModuleList([double_conv(in_channels, width, norm=norm)])
         self.encoder.extend(double_conv(c, 2 * c, norm=norm) for c in channels[:-1])
         self.pool = nn.MaxPool2d(2)
-        self.upsample = nn.ModuleList(nn.ConvTranspose2d(2 * c, c, 2, stride=2) for c in reversed(channels[:-1]))
-        self.decoder = nn.ModuleList(double_conv(2 * c, c, norm=norm) for c in reversed(channels[:-1]))
+        self.upsample = nn.ModuleList(
+            nn.ConvTranspose2d(2 * c, c, 2, stride=2) for c in reversed(channels[:-1])
+        )
+        self.decoder = nn.ModuleList(
+            double_conv(2 * c, c, norm=norm) for c in reversed(channels[:-1])
+        )
         self.head = nn.Conv2d(width, out_channels if out_channels is not None else num_classes, 1)
         self.factor = 2**depth
 
@@ -69,9 +75,10 @@ class UNet(nn.Module):
             x = block(x if i == 0 else self.pool(x))  # (N, w 2^i, H / 2^i, W / 2^i)
             skips.append(x)
         skips.pop()  # the bottleneck is not a skip
-        for up, block in zip(self.upsample, self.decoder):
+        for up, block in zip(self.upsample, self.decoder, strict=True):
             x = up(x)  # (N, c, 2h, 2w)
-            x = block(torch.cat([x, skips.pop()], dim=1))  # cat -> (N, 2c, 2h, 2w) -> (N, c, 2h, 2w)
+            x = torch.cat([x, skips.pop()], dim=1)  # (N, 2c, 2h, 2w): upsampled + skip
+            x = block(x)  # (N, c, 2h, 2w)
         return x
 
     def forward(self, x: Tensor) -> Tensor:

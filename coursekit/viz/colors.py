@@ -8,11 +8,16 @@ Tested in tests/viz/test_colors.py.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Real
 
 import torch
 from torch import Tensor
 
+from coursekit.validators import describe, positive_int, require_tensor, shape_str
+
 __all__ = ["CATEGORY_COLORS", "hsv_to_rgb", "label_colors", "palette"]
+
+FLOAT_DTYPES = "float16, bfloat16, float32 or float64"
 
 GOLDEN_RATIO_CONJUGATE = 0.618033988749895
 
@@ -32,24 +37,39 @@ CATEGORY_COLORS = torch.tensor(
 )  # (8, 3)
 
 
-def _shape(t: object) -> str:
-    """``Tensor[3, 4, 2]`` for a tensor, the type name otherwise (for error messages)."""
-    if isinstance(t, Tensor):
-        return f"Tensor[{', '.join(str(s) for s in t.shape)}]"
-    return type(t).__name__
-
-
 def _check_image(image: object, name: str = "image") -> Tensor:
-    """Raise unless ``image`` is a floating-point Tensor[3, H, W]."""
-    if not isinstance(image, Tensor):
-        raise TypeError(f"{name} must be a float Tensor[3, H, W], got {_shape(image)}")
+    """Raise unless ``image`` is a float Tensor[3, H, W] (``TypeError`` / ``ValueError``)."""
+    require_tensor(image, name, "a float Tensor[3, H, W]")
     if image.dim() != 3 or image.shape[0] != 3:
-        raise ValueError(f"{name} must be Tensor[3, H, W], got {_shape(image)}")
+        raise ValueError(f"{name} must be Tensor[3, H, W], got {describe(image)}")
     if not image.is_floating_point():
-        raise TypeError(
-            f"{name} must be a float tensor with values in [0, 1], got dtype {image.dtype}"
-        )
+        raise TypeError(f"{name} must be a float tensor ({FLOAT_DTYPES}) with values in [0, 1], "
+                        f"got {describe(image)}")
     return image
+
+
+def _check_integer(t: Tensor, name: str, expected: str) -> Tensor:
+    """``TypeError`` unless ``t`` holds integers (not float, bool or complex)."""
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise TypeError(f"{name} must be {expected} (int64, int32, int16, int8 or uint8), "
+                        f"got {describe(t)}")
+    return t
+
+
+def _check_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    return value
+
+
+def _check_real(value: object, name: str) -> float:
+    """A real number (a one-element real tensor is accepted too) as a float."""
+    if isinstance(value, Tensor) and value.numel() == 1 and not value.is_complex() \
+            and value.dtype != torch.bool:
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    return float(value)
 
 
 def hsv_to_rgb(hsv: Tensor) -> Tensor:
@@ -59,8 +79,12 @@ def hsv_to_rgb(hsv: Tensor) -> Tensor:
     ``k = (n + 6 h) mod 6`` and ``c = v - v s clamp(min(k, 4 - k), 0, 1)``.
     Same as ``matplotlib.colors.hsv_to_rgb`` (tested in tests/viz/test_colors.py).
     """
-    if not isinstance(hsv, Tensor) or hsv.dim() < 1 or hsv.shape[-1] != 3:
-        raise ValueError(f"hsv must be Tensor[..., 3], got {_shape(hsv)}")
+    require_tensor(hsv, "hsv", "a float Tensor[..., 3]")
+    if hsv.dim() < 1 or hsv.shape[-1] != 3:
+        raise ValueError(f"hsv must be Tensor[..., 3], got {describe(hsv)}")
+    if not hsv.is_floating_point():
+        raise TypeError(f"hsv must be a float Tensor[..., 3] ({FLOAT_DTYPES}) with values in "
+                        f"[0, 1], got {describe(hsv)}")
     h, s, v = hsv.unbind(-1)  # each (...)
     n = torch.tensor([5.0, 3.0, 1.0], dtype=hsv.dtype, device=hsv.device)  # (3,)
     k = torch.remainder(n + 6.0 * h.unsqueeze(-1), 6.0)  # (..., 3)
@@ -75,8 +99,8 @@ def palette(n: int, seed: int = 0, *, device: torch.device | str | None = None) 
     evenly for any n); saturation alternates 0.85 / 0.6 and value cycles 0.95 / 0.8 / 0.65
     so that neighbours also differ in brightness.
     """
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    n = positive_int(n, "n", minimum=0)
+    seed = _check_int(seed, "seed")
     k = torch.arange(n, dtype=torch.float64, device=device)  # (n,)
     hue = torch.remainder(0.1 * seed + k * GOLDEN_RATIO_CONJUGATE, 1.0)
     sat = torch.where(k.remainder(2) == 0, 0.85, 0.6)
@@ -93,6 +117,9 @@ def _parse_colors(colors: object, n: int, like: Tensor, name: str = "colors") ->
     if colors is None:
         out = palette(n, device=like.device)
     elif isinstance(colors, Tensor):
+        if not colors.is_floating_point():
+            raise TypeError(f"{name} must be a float Tensor[N, 3] with values in [0, 1], "
+                            f"got {describe(colors)}")
         out = colors
     elif isinstance(colors, Sequence) and not isinstance(colors, str):
         if len(colors) == 3 and all(isinstance(c, (int, float)) for c in colors):
@@ -106,13 +133,14 @@ def _parse_colors(colors: object, n: int, like: Tensor, name: str = "colors") ->
                 ) from err
     else:
         raise TypeError(
-            f"{name} must be None, Tensor[N, 3] or a list of (r, g, b), got {_shape(colors)}"
+            f"{name} must be None, Tensor[N, 3] or a list of (r, g, b), got {describe(colors)}"
         )
     if out.dim() == 1 and out.shape[0] == 3:
         out = out.expand(n, 3)
     if out.dim() != 2 or out.shape[1] != 3 or out.shape[0] < n:
         raise ValueError(
-            f"{name} must be Tensor[{n}, 3] (one colour per object) or Tensor[3], got {_shape(out)}"
+            f"{name} must be Tensor[{n}, 3] (one colour per object) or Tensor[3], "
+            f"got {shape_str(out)}"
         )
     return out[:n].to(dtype=like.dtype, device=like.device)
 
@@ -129,12 +157,12 @@ def label_colors(
     Default colours: ``CATEGORY_COLORS`` when ``num_classes <= 8`` (ShapesWorld ids),
     else ``palette(num_classes)``. Labels outside the range raise ``ValueError``.
     """
-    if not isinstance(labels, Tensor) or labels.dim() != 2:
-        raise ValueError(f"labels must be Tensor[H, W] of class ids, got {_shape(labels)}")
-    if labels.is_floating_point() or labels.dtype == torch.bool:
-        raise TypeError(f"labels must be an integer tensor, got dtype {labels.dtype}")
-    if not isinstance(num_classes, int) or num_classes <= 0:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    require_tensor(labels, "labels", "an integer Tensor[H, W] of class ids")
+    if labels.dim() != 2:
+        raise ValueError(f"labels must be Tensor[H, W] of class ids, got {describe(labels)}")
+    _check_integer(labels, "labels", "an integer tensor")
+    num_classes = positive_int(num_classes, "num_classes")
+    ignore_index = _check_int(ignore_index, "ignore_index")
     if colors is None:
         colors = (
             CATEGORY_COLORS[:num_classes]

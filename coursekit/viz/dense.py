@@ -1,4 +1,4 @@
-"""Colour dense predictions: optical flow on the Middlebury colour wheel, depth through a colormap.
+"""Colour dense predictions: optical flow on the Middlebury colour wheel, depth by a colormap.
 
 Tested in tests/viz/test_dense_viz.py.
 """
@@ -10,7 +10,8 @@ import functools
 import torch
 from torch import Tensor
 
-from coursekit.viz.colors import _shape
+from coursekit.validators import describe, positive_int, require_tensor
+from coursekit.viz.colors import FLOAT_DTYPES, _check_real
 
 __all__ = ["depth_to_color", "flow_to_color", "flow_wheel_legend", "make_colorwheel"]
 
@@ -50,7 +51,7 @@ def make_colorwheel() -> Tensor:
 
 
 def flow_to_color(flow: Tensor, max_flow: float | None = None) -> Tensor:
-    """Colour a flow field: Tensor[2, H, W] or Tensor[N, 2, H, W] of (dx, dy) -> [3, H, W] / [N, 3, H, W].
+    """Colour a flow field: Tensor[(N,) 2, H, W] of (dx, dy) -> Tensor[(N,) 3, H, W].
 
     Hue = direction, saturation = magnitude (Baker et al. 2007):
     ``(u, v) = flow / (max_flow or max |flow| + eps)`` (the max over the whole batch),
@@ -58,18 +59,26 @@ def flow_to_color(flow: Tensor, max_flow: float | None = None) -> Tensor:
     position on the 55-colour wheel, the colour is interpolated linearly between
     ``wheel[floor(fk)]`` and the next, then ``col = 1 - r (1 - col)`` with ``r = |(u, v)|``
     (white at zero flow). Where r > 1 (only possible with ``max_flow``) the full colour
-    is dimmed to 0.75 of itself. Output is float in [0, 1] (no 8-bit rounding).
+    is dimmed to 0.75 of itself. Output is float in [0, 1] (no 8-bit rounding), in
+    ``flow``'s dtype (float16 / bfloat16 are computed in float32).
     Same as ``torchvision.utils.flow_to_image`` and the ``flow_vis`` package up to that
     rounding (tested against both in tests/viz/test_dense_viz.py).
     """
-    if not isinstance(flow, Tensor) or flow.dim() not in (3, 4) or flow.shape[-3] != 2:
+    expected = "a float Tensor[2, H, W] or Tensor[N, 2, H, W] (dx, dy)"
+    require_tensor(flow, "flow", expected)
+    if flow.dim() not in (3, 4) or flow.shape[-3] != 2:
         raise ValueError(
-            f"flow must be Tensor[2, H, W] or Tensor[N, 2, H, W] (dx, dy), got {_shape(flow)}"
+            f"flow must be Tensor[2, H, W] or Tensor[N, 2, H, W] (dx, dy), got {describe(flow)}"
         )
     if not flow.is_floating_point():
-        raise TypeError(f"flow must be a float tensor, got dtype {flow.dtype}")
-    if max_flow is not None and not max_flow > 0:
-        raise ValueError(f"max_flow must be positive or None, got {max_flow}")
+        raise TypeError(f"flow must be a float tensor ({FLOAT_DTYPES}), got {describe(flow)}")
+    if max_flow is not None:
+        max_flow = _check_real(max_flow, "max_flow")
+        if not max_flow > 0:
+            raise ValueError(f"max_flow must be positive or None, got {max_flow}")
+    dtype = flow.dtype
+    if dtype in (torch.float16, torch.bfloat16):
+        flow = flow.float()  # angles and blending in float32, the result in the input's dtype
     if max_flow is None:
         max_flow = flow.pow(2).sum(-3).sqrt().max() if flow.numel() else 1.0
     uv = flow / (max_flow + torch.finfo(flow.dtype).eps)  # (..., 2, H, W)
@@ -85,7 +94,7 @@ def flow_to_color(flow: Tensor, max_flow: float | None = None) -> Tensor:
     col = (1 - f) * wheel[k0] + f * wheel[k1]  # (..., H, W, 3)
     r = rad.unsqueeze(-1)
     col = torch.where(r <= 1, 1 - r * (1 - col), 0.75 * col)
-    return col.movedim(-1, -3).contiguous()  # (..., 3, H, W)
+    return col.movedim(-1, -3).contiguous().to(dtype)  # (..., 3, H, W)
 
 
 def flow_wheel_legend(size: int = 64, background: float = 1.0) -> Tensor:
@@ -94,8 +103,8 @@ def flow_wheel_legend(size: int = 64, background: float = 1.0) -> Tensor:
     pixels outside the circle are ``background``. Right = red, down = orange-yellow,
     left = cyan-blue, up = violet, as in ``flow_to_color``.
     """
-    if not isinstance(size, int) or size < 2:
-        raise ValueError(f"size must be an int >= 2, got {size!r}")
+    size = positive_int(size, "size", minimum=2)
+    background = _check_real(background, "background")
     c = (size - 1) / 2
     coords = torch.arange(size, dtype=torch.float32) - c  # (size,)
     flow = torch.stack(torch.meshgrid(coords, coords, indexing="xy"))  # (2, size, size): (dx, dy)
@@ -128,10 +137,23 @@ def depth_to_color(
     ``t = clamp((depth - vmin) / (vmax - vmin), 0, 1)``, then the colour is
     ``lut[min(floor((1 - t) N), N - 1)]`` with ``lut`` the colormap's N-entry table, exactly
     how ``matplotlib.colormaps[cmap](1 - t)`` looks a float up. ``vmin`` / ``vmax`` default
-    to the min / max of the finite depths; non-finite depths are black.
+    to the min / max of the finite depths; non-finite depths are black. The result has
+    ``depth``'s dtype (float16 / bfloat16 are looked up in float32).
     """
-    if not isinstance(depth, Tensor) or depth.dim() != 2 or not depth.is_floating_point():
-        raise ValueError(f"depth must be a float Tensor[H, W], got {_shape(depth)}")
+    require_tensor(depth, "depth", "a float Tensor[H, W]")
+    if depth.dim() != 2:
+        raise ValueError(f"depth must be a float Tensor[H, W], got {describe(depth)}")
+    if not depth.is_floating_point():
+        raise TypeError(f"depth must be a float Tensor[H, W] ({FLOAT_DTYPES}), "
+                        f"got {describe(depth)}")
+    vmin = None if vmin is None else _check_real(vmin, "vmin")
+    vmax = None if vmax is None else _check_real(vmax, "vmax")
+    if not isinstance(cmap, str):
+        raise TypeError(f"cmap must be the name of a matplotlib colormap (a str), "
+                        f"got {describe(cmap)}")
+    dtype = depth.dtype
+    if dtype in (torch.float16, torch.bfloat16):
+        depth = depth.float()
     finite = torch.isfinite(depth)  # (H, W)
     values = depth[finite]
     lo = (
@@ -152,4 +174,4 @@ def depth_to_color(
     t = ((safe - lo) / max(hi - lo, 1e-12)).clamp(0, 1)  # (H, W), 0 = near
     idx = ((1 - t) * n).floor().long().clamp(0, n - 1)  # (H, W)
     out = torch.where(finite.unsqueeze(-1), lut[idx], torch.zeros_like(lut[idx]))  # (H, W, 3)
-    return out.permute(2, 0, 1).contiguous()
+    return out.permute(2, 0, 1).contiguous().to(dtype)

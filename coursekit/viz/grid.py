@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from coursekit.viz.colors import _shape
+from coursekit.validators import describe, positive_int, require_tensor
+from coursekit.viz.colors import _check_real
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -24,11 +25,12 @@ __all__ = ["image_grid", "show", "to_numpy_image"]
 
 def _as_batch(images: Tensor | Sequence[Tensor], name: str = "images") -> Tensor:
     """Tensor[N, C, H, W] (C = 1 or 3) from a batch or a list of same-size Tensor[C, H, W]."""
+    expected = "Tensor[N, C, H, W] or a non-empty list of Tensor[C, H, W]"
+    if isinstance(images, Sequence) and not isinstance(images, str) and len(images) == 0:
+        raise ValueError(f"{name} must be {expected}, got an empty {describe(images)}")
     if isinstance(images, Tensor):
         batch = images
-    elif (
-        isinstance(images, Sequence) and len(images) and all(isinstance(t, Tensor) for t in images)
-    ):
+    elif isinstance(images, Sequence) and all(isinstance(t, Tensor) for t in images):
         shapes = {tuple(t.shape) for t in images}
         if len(shapes) != 1 or len(next(iter(shapes))) != 3:
             raise ValueError(
@@ -36,13 +38,13 @@ def _as_batch(images: Tensor | Sequence[Tensor], name: str = "images") -> Tensor
             )
         batch = torch.stack(list(images))
     else:
-        raise TypeError(
-            f"{name} must be Tensor[N, C, H, W] or a non-empty list of Tensor[C, H, W], got {type(images).__name__}"
-        )
+        raise TypeError(f"{name} must be {expected}, got {describe(images)}")
     if batch.dim() != 4 or batch.shape[1] not in (1, 3) or batch.shape[0] == 0:
         raise ValueError(
-            f"{name} must be Tensor[N, C, H, W] with N >= 1 and C in (1, 3), got {_shape(batch)}"
+            f"{name} must be Tensor[N, C, H, W] with N >= 1 and C in (1, 3), got {describe(batch)}"
         )
+    if batch.is_complex():
+        raise TypeError(f"{name} must hold real values (float or integer), got {describe(batch)}")
     return batch
 
 
@@ -62,10 +64,9 @@ def image_grid(
     image comes back unpadded. Built with one reshape instead of a loop over images.
     """
     batch = _as_batch(images)  # (N, C, H, W)
-    if not isinstance(nrow, int) or nrow <= 0:
-        raise ValueError(f"nrow must be a positive int (images per row), got {nrow!r}")
-    if not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"padding must be a non-negative int, got {padding!r}")
+    nrow = positive_int(nrow, "nrow")
+    padding = positive_int(padding, "padding", minimum=0)
+    pad_value = _check_real(pad_value, "pad_value")
     batch = batch.expand(-1, 3, -1, -1)  # (N, 3, H, W)
     N, C, H, W = batch.shape
     if N == 1:
@@ -88,13 +89,14 @@ def image_grid(
 def to_numpy_image(t: Tensor) -> np.ndarray:
     """Tensor[3, H, W], Tensor[1, H, W] or Tensor[H, W] in [0, 1] -> float32 ndarray[H, W, 3]
     for ``plt.imshow`` (detached, on the CPU, clipped to [0, 1]; grey repeated to RGB)."""
-    if not isinstance(t, Tensor):
-        raise TypeError(f"t must be a Tensor[3, H, W] or Tensor[H, W], got {type(t).__name__}")
+    require_tensor(t, "t", "a Tensor[3, H, W] or Tensor[H, W]")
+    if t.is_complex():
+        raise TypeError(f"t must hold real values, got {describe(t)}")
     if t.dim() == 2:
         t = t.unsqueeze(0)
     if t.dim() != 3 or t.shape[0] not in (1, 3):
         raise ValueError(
-            f"t must be Tensor[3, H, W], Tensor[1, H, W] or Tensor[H, W], got {_shape(t)}"
+            f"t must be Tensor[3, H, W], Tensor[1, H, W] or Tensor[H, W], got {describe(t)}"
         )
     t = t.detach().to("cpu", torch.float32).expand(3, -1, -1).clamp(0, 1)
     return t.permute(1, 2, 0).contiguous().numpy()  # (H, W, 3)
@@ -117,20 +119,24 @@ def show(
 
     if isinstance(images, Tensor):
         panels = list(images) if images.dim() == 4 else [images]
-    elif isinstance(images, Sequence) and len(images):
+    elif isinstance(images, Sequence) and not isinstance(images, str):
+        if not len(images):
+            raise ValueError("images must be a Tensor or a non-empty list of images, "
+                             "got an empty list")
         panels = list(images)
     else:
         raise TypeError(
-            f"images must be a Tensor or a non-empty list of images, got {type(images).__name__}"
+            f"images must be a Tensor or a non-empty list of images, got {describe(images)}"
         )
     arrays = [to_numpy_image(p) if isinstance(p, Tensor) else np.asarray(p) for p in panels]
     n = len(arrays)
-    if titles is not None and len(titles) != n:
-        raise ValueError(f"titles must have one entry per image ({n}), got {len(titles)}")
-    if ncols is None:
-        ncols = n
-    if not isinstance(ncols, int) or ncols <= 0:
-        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    if titles is not None:
+        if isinstance(titles, str) or not isinstance(titles, Sequence):
+            raise TypeError(f"titles must be None or a list of str, got {describe(titles)}")
+        if len(titles) != n:
+            raise ValueError(f"titles must have one entry per image ({n}), got {len(titles)}")
+    ncols = n if ncols is None else positive_int(ncols, "ncols")
+    scale = _check_real(scale, "scale")
     if not scale > 0:
         raise ValueError(f"scale must be positive, got {scale}")
     ncols = min(ncols, n)

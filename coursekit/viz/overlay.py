@@ -8,16 +8,25 @@ Tested in tests/viz/test_overlay.py.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import torch
 from torch import Tensor
 
+from coursekit.validators import (
+    check_boxes,
+    describe,
+    positive_int,
+    require_bool,
+    require_tensor,
+)
 from coursekit.viz.colors import (
     CATEGORY_COLORS,
+    FLOAT_DTYPES,
     _check_image,
+    _check_integer,
+    _check_real,
     _parse_colors,
-    _shape,
     label_colors,
     palette,
 )
@@ -42,18 +51,47 @@ COCO_SKELETON_0BASED: tuple[tuple[int, int], ...] = (
 )  # fmt: skip
 
 
+CHUNK_ELEMENTS = 2**22  # masks of at most this many pixels exist at once (4 MB as bool)
+
+
+def _top(
+    masks_of: Callable[[int, int], Tensor], n: int, H: int, W: int, device: torch.device
+) -> Tensor:
+    """(H, W) int64: 1 + the index of the last of ``n`` masks covering each pixel, 0 if none.
+
+    ``masks_of(lo, hi)`` returns the bool masks ``lo..hi-1`` as Tensor[hi - lo, H, W]; they
+    are made a chunk at a time, so memory is bounded by ``CHUNK_ELEMENTS``, not n * H * W.
+    """
+    top = torch.zeros(H, W, dtype=torch.long, device=device)
+    step = max(1, CHUNK_ELEMENTS // max(1, H * W))
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        rank = torch.arange(lo + 1, hi + 1, device=device)  # (c,)
+        top = torch.maximum(top, (masks_of(lo, hi) * rank[:, None, None]).amax(0))  # (H, W)
+    return top
+
+
+def _blend(image: Tensor, top: Tensor, colors: Tensor, alpha: float = 1.0) -> Tensor:
+    """``out = (1 - alpha) * image + alpha * colors[top - 1]`` where ``top > 0``, image elsewhere.
+
+    float16 / bfloat16 images are blended in float32; the result has ``image``'s dtype.
+    """
+    if colors.shape[0] == 0:
+        return image.clone()
+    work = image.float() if image.dtype in (torch.float16, torch.bfloat16) else image
+    colour = colors.to(work.dtype)[(top - 1).clamp(min=0)].permute(2, 0, 1)  # (3, H, W)
+    return torch.where(top > 0, (1 - alpha) * work + alpha * colour, work).to(image.dtype)
+
+
 def _paint(image: Tensor, masks: Tensor, colors: Tensor, alpha: float = 1.0) -> Tensor:
     """Blend colour k into the pixels of masks[k]; where masks overlap the last one wins.
 
     image (3, H, W), masks (N, H, W) bool, colors (N, 3):
     ``out = (1 - alpha) * image + alpha * colors[top]`` on covered pixels, image elsewhere.
     """
-    if masks.shape[0] == 0:
-        return image.clone()
-    rank = torch.arange(1, masks.shape[0] + 1, device=masks.device)  # (N,)
-    top = (masks * rank[:, None, None]).amax(0)  # (H, W): 0 = no mask, k = mask k-1
-    colour = colors[(top - 1).clamp(min=0)].permute(2, 0, 1)  # (3, H, W)
-    return torch.where(top > 0, (1 - alpha) * image + alpha * colour, image)
+    H, W = image.shape[1:]
+    top = _top(lambda lo, hi: masks[lo:hi], masks.shape[0], H, W, masks.device)
+    return _blend(image, top.to(image.device), colors, alpha)
 
 
 def overlay_masks(
@@ -68,12 +106,13 @@ def overlay_masks(
     (torchvision paints overlaps black). Differentiable in image (gradcheck in the test).
     """
     image = _check_image(image)
-    if not isinstance(masks, Tensor) or masks.dim() != 3 or masks.shape[1:] != image.shape[1:]:
-        raise ValueError(
-            f"masks must be Tensor[N, {image.shape[1]}, {image.shape[2]}] (image size), got {_shape(masks)}"
-        )
-    if masks.dtype != torch.bool:
-        raise TypeError(f"masks must be a bool tensor, got dtype {masks.dtype}")
+    expected = f"a bool Tensor[N, {image.shape[1]}, {image.shape[2]}] (image size)"
+    require_tensor(masks, "masks", expected)
+    if masks.dim() != 3 or masks.shape[1:] != image.shape[1:]:
+        raise ValueError(f"masks must be Tensor[N, {image.shape[1]}, {image.shape[2]}] "
+                         f"(image size), got {describe(masks)}")
+    require_bool(masks, "masks", "a bool tensor")
+    alpha = _check_real(alpha, "alpha")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
     colors = _parse_colors(colors, masks.shape[0], image)  # (N, 3)
@@ -92,10 +131,8 @@ def draw_boxes(
     ``torchvision.utils.draw_bounding_boxes`` (PIL) for boxes with non-negative corners.
     """
     image = _check_image(image)
-    if not isinstance(boxes, Tensor) or boxes.dim() != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"boxes must be Tensor[N, 4] (x0, y0, x1, y1), got {_shape(boxes)}")
-    if not isinstance(width, int) or width < 1:
-        raise ValueError(f"width must be a positive int, got {width!r}")
+    check_boxes(boxes, "boxes")
+    width = positive_int(width, "width")
     if bool(((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])).any()):
         raise ValueError("boxes must be (x0, y0, x1, y1) with x0 <= x1 and y0 <= y1")
     colors = _parse_colors(colors, boxes.shape[0], image)  # (N, 3)
@@ -104,12 +141,21 @@ def draw_boxes(
     xs = torch.arange(W, device=image.device)[None, None, :]  # (1, 1, W)
     ys = torch.arange(H, device=image.device)[None, :, None]  # (1, H, 1)
 
-    def inside(shrink: int) -> Tensor:  # (N, H, W) pixels of the box shrunk by `shrink`
-        in_x = (xs >= x0[:, None, None] + shrink) & (xs <= x1[:, None, None] - shrink)
-        in_y = (ys >= y0[:, None, None] + shrink) & (ys <= y1[:, None, None] - shrink)
+    def inside(lo: int, hi: int, shrink: int) -> Tensor:  # (c, H, W): boxes lo..hi-1, shrunk
+        in_x = (xs >= x0[lo:hi, None, None] + shrink) & (xs <= x1[lo:hi, None, None] - shrink)
+        in_y = (ys >= y0[lo:hi, None, None] + shrink) & (ys <= y1[lo:hi, None, None] - shrink)
         return in_x & in_y
 
-    return _paint(image, inside(0) & ~inside(width), colors)
+    def outlines(lo: int, hi: int) -> Tensor:  # (c, H, W)
+        return inside(lo, hi, 0) & ~inside(lo, hi, width)
+
+    return _blend(image, _top(outlines, boxes.shape[0], H, W, image.device), colors)
+
+
+def _segments_top(a: Tensor, b: Tensor, H: int, W: int, max_dist: float) -> Tensor:
+    """(H, W): 1 + the last segment a[s]-b[s] within ``max_dist`` of each pixel centre, or 0."""
+    return _top(lambda lo, hi: _near_segments(a[lo:hi], b[lo:hi], H, W, max_dist),
+                a.shape[0], H, W, a.device)
 
 
 def _near_segments(a: Tensor, b: Tensor, H: int, W: int, max_dist: float) -> Tensor:
@@ -123,6 +169,22 @@ def _near_segments(a: Tensor, b: Tensor, H: int, W: int, max_dist: float) -> Ten
     t = torch.where(length2 > 0, t.clamp(0, 1), torch.zeros_like(t))  # (S, H, W) on the segment
     ex, ey = xs - (ax + t * dx), ys - (ay + t * dy)
     return ex * ex + ey * ey <= max_dist * max_dist
+
+
+def _skeleton_edges(skeleton: object) -> Tensor:
+    """Tensor[E, 2] int64 from a list of (k1, k2) pairs of ints (or an integer Tensor[E, 2])."""
+    expected = "a list of 0-based (k1, k2) pairs of ints"
+    try:
+        edges = torch.as_tensor(skeleton if isinstance(skeleton, Tensor) else list(skeleton))
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"skeleton must be {expected}, got {skeleton!r:.80}") from err
+    if edges.numel() == 0:
+        return edges.new_zeros(0, 2, dtype=torch.long)
+    if edges.is_floating_point() or edges.is_complex() or edges.dtype == torch.bool:
+        raise TypeError(f"skeleton must be {expected}, got {describe(edges)}")
+    if edges.dim() != 2 or edges.shape[1] != 2:
+        raise ValueError(f"skeleton must be {expected}, got {describe(edges)}")
+    return edges.long()
 
 
 def draw_keypoints(
@@ -143,33 +205,40 @@ def draw_keypoints(
     to white. Tested against a per-pixel loop and hand-drawn cases.
     """
     image = _check_image(image)
-    if not isinstance(keypoints, Tensor) or keypoints.dim() != 3 or keypoints.shape[2] != 3:
+    require_tensor(keypoints, "keypoints", "a Tensor[P, K, 3] (x, y, visibility)")
+    if keypoints.dim() != 3 or keypoints.shape[2] != 3:
         raise ValueError(
-            f"keypoints must be Tensor[P, K, 3] (x, y, visibility), got {_shape(keypoints)}"
+            f"keypoints must be Tensor[P, K, 3] (x, y, visibility), got {describe(keypoints)}"
         )
+    if keypoints.is_complex() or keypoints.dtype == torch.bool:
+        raise TypeError(f"keypoints must hold real numbers (float or integer), "
+                        f"got {describe(keypoints)}")
     P, K = keypoints.shape[:2]
-    edges = torch.as_tensor(list(skeleton), dtype=torch.long, device=image.device)
-    edges = edges.reshape(-1, 2)  # (E, 2)
+    edges = _skeleton_edges(skeleton).to(image.device)  # (E, 2)
     if edges.numel() and (int(edges.min()) < 0 or int(edges.max()) >= K):
         raise ValueError(
-            f"skeleton must hold 0-based pairs of keypoint indices in [0, {K}), got {list(skeleton)}"
+            f"skeleton must hold 0-based pairs of keypoint indices in [0, {K}), "
+            f"got {list(skeleton)}"
         )
+    radius, width = _check_real(radius, "radius"), _check_real(width, "width")
     if radius < 0 or width <= 0:
         raise ValueError(f"radius must be >= 0 and width > 0, got radius={radius}, width={width}")
     colors = _parse_colors(colors, P, image)  # (P, 3)
     H, W = image.shape[1:]
-    kp = keypoints.to(device=image.device, dtype=image.dtype)
+    # coordinates in at least float32, even for a float16 / bfloat16 image
+    coords = torch.promote_types(image.dtype, torch.float32)
+    kp = keypoints.to(device=image.device, dtype=coords)
     xy, visible = kp[..., :2], kp[..., 2] > 0  # (P, K, 2), (P, K)
 
     a, b = xy[:, edges[:, 0]], xy[:, edges[:, 1]]  # (P, E, 2)
     on = visible[:, edges[:, 0]] & visible[:, edges[:, 1]]  # (P, E)
     person = torch.arange(P, device=image.device)[:, None].expand_as(on)  # (P, E)
-    lines = _near_segments(a[on], b[on], H, W, width / 2)  # (S, H, W)
-    out = _paint(image, lines, colors[person[on]])
+    lines = _segments_top(a[on], b[on], H, W, width / 2)  # (H, W), chunked over the S lines
+    out = _blend(image, lines, colors[person[on]])
 
-    dots = _near_segments(xy[visible], xy[visible], H, W, radius + 0.5)  # (J, H, W)
+    dots = _segments_top(xy[visible], xy[visible], H, W, radius + 0.5)  # (H, W), J joints
     person = torch.arange(P, device=image.device)[:, None].expand_as(visible)  # (P, K)
-    return _paint(out, dots, 0.5 * (colors[person[visible]] + 1))
+    return _blend(out, dots, 0.5 * (colors[person[visible]] + 1))
 
 
 def _shade(k: int) -> float:
@@ -178,15 +247,25 @@ def _shade(k: int) -> float:
     return 0.0 if k == 0 else (-1) ** k * (0.15 + 0.5 * ((k * 0.618033988749895) % 1.0))
 
 
+def _check_category_colors(category_colors: object) -> Tensor:
+    require_tensor(category_colors, "category_colors", "a float Tensor[K, 3] in [0, 1]")
+    if category_colors.dim() != 2 or category_colors.shape[1] != 3:
+        raise ValueError(f"category_colors must be Tensor[K, 3], got {describe(category_colors)}")
+    if not category_colors.is_floating_point():
+        raise TypeError(f"category_colors must be a float Tensor[K, 3] in [0, 1] "
+                        f"({FLOAT_DTYPES}), got {describe(category_colors)}")
+    return category_colors
+
+
 def instance_colors(labels: Tensor, category_colors: Tensor = CATEGORY_COLORS) -> Tensor:
     """One colour per instance, in its category's hue: labels Tensor[N] -> colours Tensor[N, 3].
 
     The k-th instance of a category (k = 0, 1, ... in the order of ``labels``) gets its
     category colour c shaded exactly as ``panoptic_colors`` shades the k-th thing segment:
-    ``c + s (1 - c)`` if s > 0 (towards white), ``c (1 + s)`` if s < 0 (towards black), with
-    ``s_k = (-1)^k (0.15 + 0.5 frac(k / phi))`` and s_0 = 0. Masks and boxes drawn with these
-    colours (``overlay_masks``, ``draw_boxes``) show the class by hue and tell instances of one
-    class apart by brightness. Tested against ``panoptic_colors`` in
+    ``c + s (1 - c)`` if s > 0 (towards white), ``c (1 + s)`` if s < 0 (towards black),
+    with ``s_k = (-1)^k (0.15 + 0.5 frac(k / phi))`` and s_0 = 0. Masks and boxes drawn with
+    these colours (``overlay_masks``, ``draw_boxes``) show the class by hue and tell
+    instances of one class apart by brightness. Tested against ``panoptic_colors`` in
     tests/viz/test_instance_colors.py.
 
     Args:
@@ -196,16 +275,17 @@ def instance_colors(labels: Tensor, category_colors: Tensor = CATEGORY_COLORS) -
     Returns:
         float Tensor[N, 3] in ``category_colors``' dtype, on ``labels``' device.
     """
-    if not isinstance(labels, Tensor) or labels.dim() != 1:
-        raise ValueError(f"labels must be an integer Tensor[N] of category ids, got {_shape(labels)}")
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise TypeError(f"labels must be an integer Tensor[N] of category ids, got dtype {labels.dtype}")
-    if not isinstance(category_colors, Tensor) or category_colors.dim() != 2 or category_colors.shape[1] != 3:
-        raise ValueError(f"category_colors must be Tensor[K, 3], got {_shape(category_colors)}")
+    expected = "an integer Tensor[N] of category ids"
+    require_tensor(labels, "labels", expected)
+    if labels.dim() != 1:
+        raise ValueError(f"labels must be {expected}, got {describe(labels)}")
+    _check_integer(labels, "labels", expected)
+    _check_category_colors(category_colors)
     K = category_colors.shape[0]
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= K):
         bad = labels[(labels < 0) | (labels >= K)][0].item()
-        raise ValueError(f"labels must be category ids in [0, {K}) (rows of category_colors), got {bad}")
+        raise ValueError(f"labels must be category ids in [0, {K}) (rows of category_colors), "
+                         f"got {bad}")
     labels = labels.long()
     same = labels[:, None] == labels[None, :]  # (N, N)
     rank = torch.tril(same, diagonal=-1).sum(1)  # (N,) earlier instances of the same category
@@ -213,7 +293,8 @@ def instance_colors(labels: Tensor, category_colors: Tensor = CATEGORY_COLORS) -
                          device=category_colors.device)  # (N,)
     colour = category_colors[labels.to(category_colors.device)]  # (N, 3)
     s = shade[:, None]
-    out = torch.where(s > 0, colour + s * (1 - colour), colour * (1 + s))  # s = 0: the category colour
+    # s = 0 gives the category colour itself
+    out = torch.where(s > 0, colour + s * (1 - colour), colour * (1 + s))
     return out.to(labels.device)
 
 
@@ -232,12 +313,12 @@ def panoptic_colors(
     and s_0 = 0. Segments not in the dict (void) are black. Without it: segment id s gets
     ``palette(max id + 1)[s]`` and id 0 (void) is black.
     """
-    if (
-        not isinstance(segment_ids, Tensor)
-        or segment_ids.dim() != 2
-        or segment_ids.is_floating_point()
-    ):
-        raise ValueError(f"segment_ids must be an integer Tensor[H, W], got {_shape(segment_ids)}")
+    require_tensor(segment_ids, "segment_ids", "an integer Tensor[H, W]")
+    if segment_ids.dim() != 2:
+        raise ValueError(f"segment_ids must be an integer Tensor[H, W], "
+                         f"got {describe(segment_ids)}")
+    _check_integer(segment_ids, "segment_ids", "an integer Tensor[H, W]")
+    _check_category_colors(category_colors)
     ids, inverse = torch.unique(segment_ids, return_inverse=True)  # (S,), (H, W)
     if category_of_segment is None:
         table = palette(int(ids.max()) + 1 if ids.numel() else 1, device=segment_ids.device)
@@ -246,15 +327,19 @@ def panoptic_colors(
         return table[inverse].permute(2, 0, 1).contiguous()
     if not isinstance(category_of_segment, dict):
         raise TypeError(
-            f"category_of_segment must be a dict {{segment id: category id}}, got {type(category_of_segment).__name__}"
+            f"category_of_segment must be a dict {{segment id: category id}}, "
+            f"got {describe(category_of_segment)}"
         )
     rank: dict[int, int] = {}  # segment id -> its index among things of its category
     seen: dict[int, int] = {}
     for seg in sorted(category_of_segment):
         cat = category_of_segment[seg]
+        if isinstance(cat, bool) or not isinstance(cat, int):
+            raise TypeError(f"category_of_segment[{seg}] must be an int category id, got {cat!r}")
         if not 0 <= cat < len(category_colors):
             raise ValueError(
-                f"category_of_segment[{seg}] must be a category id in [0, {len(category_colors)}), got {cat}"
+                f"category_of_segment[{seg}] must be a category id in "
+                f"[0, {len(category_colors)}), got {cat}"
             )
         rank[seg], seen[cat] = seen.get(cat, 0), seen.get(cat, 0) + 1
     rows = []
@@ -275,8 +360,7 @@ def parts_colors(parts: Tensor, num_parts: int) -> Tensor:
 
     Background is black; part p gets ``palette(num_parts)[p - 1]``.
     """
-    if not isinstance(num_parts, int) or num_parts <= 0:
-        raise ValueError(f"num_parts must be a positive int, got {num_parts!r}")
+    num_parts = positive_int(num_parts, "num_parts")
     table = torch.cat([torch.zeros(1, 3), palette(num_parts, seed=3)])  # (num_parts + 1, 3)
     return label_colors(parts, num_parts + 1, ignore_index=-1, colors=table)
 
@@ -287,22 +371,22 @@ def uv_colors(uv: Tensor, parts: Tensor, background: Tensor | None = None) -> Te
     On person pixels (parts > 0): ``(R, G, B) = (U, V, 0)``; elsewhere ``background``
     (Tensor[3, H, W], default black).
     """
-    if (
-        not isinstance(uv, Tensor)
-        or uv.dim() != 3
-        or uv.shape[0] != 2
-        or not uv.is_floating_point()
-    ):
-        raise ValueError(f"uv must be a float Tensor[2, H, W], got {_shape(uv)}")
-    if not isinstance(parts, Tensor) or parts.shape != uv.shape[1:]:
-        raise ValueError(
-            f"parts must be Tensor[{uv.shape[1]}, {uv.shape[2]}] like uv, got {_shape(parts)}"
-        )
+    require_tensor(uv, "uv", "a float Tensor[2, H, W]")
+    if uv.dim() != 3 or uv.shape[0] != 2:
+        raise ValueError(f"uv must be a float Tensor[2, H, W], got {describe(uv)}")
+    if not uv.is_floating_point():
+        raise TypeError(f"uv must be a float Tensor[2, H, W] ({FLOAT_DTYPES}), got {describe(uv)}")
+    expected = f"Tensor[{uv.shape[1]}, {uv.shape[2]}] like uv"
+    require_tensor(parts, "parts", f"an integer {expected}")
+    if parts.shape != uv.shape[1:]:
+        raise ValueError(f"parts must be {expected}, got {describe(parts)}")
+    _check_integer(parts, "parts", f"an integer {expected}")
     if background is None:
         background = uv.new_zeros(3, *uv.shape[1:])
     elif _check_image(background, "background").shape[1:] != uv.shape[1:]:
         raise ValueError(
-            f"background must be Tensor[3, {uv.shape[1]}, {uv.shape[2]}], got {_shape(background)}"
+            f"background must be Tensor[3, {uv.shape[1]}, {uv.shape[2]}], "
+            f"got {describe(background)}"
         )
     chart = torch.cat([uv, torch.zeros_like(uv[:1])])  # (3, H, W)
     return torch.where(parts.to(uv.device) > 0, chart, background.to(uv))

@@ -1,3 +1,4 @@
+import os
 import random
 
 import numpy as np
@@ -7,22 +8,37 @@ import torch
 from coursekit.seed import seed_everything
 
 
-def test_same_seed_same_numbers():
+def test_seeds_every_library_like_its_own_seed_call():
+    # references: each library's own generator seeded with the same number
     seed_everything(3)
-    a = (random.random(), np.random.rand(), torch.rand(3))
-    seed_everything(3)
-    b = (random.random(), np.random.rand(), torch.rand(3))
-    assert a[0] == b[0] and a[1] == b[1]
-    assert torch.equal(a[2], b[2])
+    assert random.random() == random.Random(3).random()
+    assert np.random.rand() == np.random.RandomState(3).rand()
+    assert torch.equal(torch.rand(3), torch.rand(3, generator=torch.Generator().manual_seed(3)))
+    assert os.environ["PYTHONHASHSEED"] == "3"
 
 
 def test_returns_generator_seeded():
     g = seed_everything(5)
-    assert torch.equal(torch.rand(4, generator=g), torch.rand(4, generator=torch.Generator().manual_seed(5)))
+    reference = torch.Generator().manual_seed(5)
+    assert torch.equal(torch.rand(4, generator=g), torch.rand(4, generator=reference))
 
 
-@pytest.mark.parametrize("bad, exc, msg", [(-1, ValueError, "seed must be in"), (2**32, ValueError, "seed must be in"),
-                                          (1.5, TypeError, "seed must be an int"), (True, TypeError, "seed must be an int")])
-def test_bad_seed(bad, exc, msg):
+def test_deterministic_switches_torch_to_deterministic_kernels():
+    before = torch.are_deterministic_algorithms_enabled()
+    try:
+        seed_everything(0, deterministic=True)
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
+@pytest.mark.parametrize("kwargs, exc, msg", [
+    ({"seed": -1}, ValueError, r"seed must be in \[0, 2\*\*32\), got -1"),
+    ({"seed": 2**32}, ValueError, "seed must be in"),
+    ({"seed": 1.5}, TypeError, "seed must be an int, got float"),
+    ({"seed": True}, TypeError, "seed must be an int, got bool"),
+    ({"seed": 1, "deterministic": 1}, TypeError, "deterministic must be a bool, got 1"),
+])
+def test_bad_seed(kwargs, exc, msg):
     with pytest.raises(exc, match=msg):
-        seed_everything(bad)
+        seed_everything(**kwargs)

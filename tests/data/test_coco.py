@@ -1,4 +1,4 @@
-"""COCO export: our RLE against pycocotools, COCOeval of the ground truth as detections, panoptic PNGs."""
+"""COCO export: our RLE against pycocotools, COCOeval of ground truth as detections, panoptic."""
 
 import contextlib
 import io
@@ -37,15 +37,20 @@ def scenes():
 
 def test_rle_by_hand():
     # Column-major: column 0 = (0, 1), column 1 = (1, 1) -> 0 1 1 1 -> one 0, three 1s.
-    assert encode_rle(torch.tensor([[0, 1], [1, 1]], dtype=torch.bool)) == {"counts": [1, 3], "size": [2, 2]}
-    assert encode_rle(torch.ones(2, 3, dtype=torch.bool))["counts"] == [0, 6]  # starts with an empty run of 0s
+    mask = torch.tensor([[0, 1], [1, 1]], dtype=torch.bool)
+    assert encode_rle(mask) == {"counts": [1, 3], "size": [2, 2]}
+    # starts with an empty run of 0s
+    assert encode_rle(torch.ones(2, 3, dtype=torch.bool))["counts"] == [0, 6]
     assert encode_rle(torch.zeros(2, 3, dtype=torch.bool))["counts"] == [6]
-    # Compressed: 1 -> '1' (49), 3 -> '3'; 40 = 8 + 1 * 32 -> (8 | 0x20) + 48 = 'X', then 1 + 48 = '1'.
+    # Compressed: 1 -> '1' (49), 3 -> '3'; 40 = 8 + 1 * 32 -> (8 | 0x20) + 48 = 'X',
+    # then 1 + 48 = '1'.
     assert rle_to_string([1, 3]) == "13" and rle_to_string([40]) == "X1"
-    # From the fourth count on, the difference with the count two places back is stored: 7 - 3 = 4.
+    # From the fourth count on, the difference with the count two places back is stored:
+    # 7 - 3 = 4.
     assert rle_to_string([1, 3, 5, 7]) == "1354"
     assert rle_from_string("X1") == [40] and rle_from_string("1354") == [1, 3, 5, 7]
-    # A negative difference: 1 - 5 = -4 = ...11100 -> low 5 bits 11100 = 28, sign bit set, stop: 28 + 48 = 'L'.
+    # A negative difference: 1 - 5 = -4 = ...11100 -> low 5 bits 11100 = 28, sign bit set,
+    # stop: 28 + 48 = 'L'.
     assert rle_to_string([2, 5, 5, 1]) == "255L" and rle_from_string("255L") == [2, 5, 5, 1]
 
 
@@ -57,8 +62,12 @@ def test_rle_matches_pycocotools(shape):
         ref = mask_utils.encode(np.asfortranarray(mask.numpy().astype(np.uint8)))
         ours = encode_rle(mask, compressed=True)
         assert ours["counts"] == ref["counts"].decode() and ours["size"] == list(ref["size"])
-        assert np.array_equal(mask_utils.decode(mask_utils.frPyObjects(encode_rle(mask), *shape)), mask.numpy())
-        assert torch.equal(decode_rle(ours), mask) and torch.equal(decode_rle(encode_rle(mask)), mask)
+        decoded = mask_utils.decode(mask_utils.frPyObjects(encode_rle(mask), *shape))
+        assert np.array_equal(decoded, mask.numpy())
+        assert torch.equal(decode_rle(ours), mask)
+        assert torch.equal(decode_rle(encode_rle(mask)), mask)
+        # uint8 masks (pycocotools' own input type) encode the same
+        assert encode_rle(mask.to(torch.uint8), compressed=True) == ours
 
 
 def _evaluate(gt: COCO, dets: list, iou_type: str, cat_ids=None) -> float:
@@ -82,11 +91,14 @@ def test_cocoeval_ground_truth_as_detections(scenes, tmp_path):
     assert any(a["iscrowd"] for a in anns) and any("keypoints" in a for a in anns)
     # Crowd regions are not detections (COCO ignores what matches them), so they are left out.
     real = [a for a in anns if not a["iscrowd"]]
-    bbox = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0} for a in real]
+    bbox = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"],
+             "score": 1.0} for a in real]
     segm = [{"image_id": a["image_id"], "category_id": a["category_id"], "score": 1.0,
-             "segmentation": {"counts": rle_to_string(a["segmentation"]["counts"]), "size": a["segmentation"]["size"]}}
+             "segmentation": {"counts": rle_to_string(a["segmentation"]["counts"]),
+                              "size": a["segmentation"]["size"]}}
             for a in real]
-    kps = [{"image_id": a["image_id"], "category_id": a["category_id"], "keypoints": a["keypoints"], "score": 1.0}
+    kps = [{"image_id": a["image_id"], "category_id": a["category_id"],
+            "keypoints": a["keypoints"], "score": 1.0}
            for a in real if a.get("num_keypoints", 0) > 0]
     assert _evaluate(gt, bbox, "bbox") == 1.0
     assert _evaluate(gt, segm, "segm") == 1.0
@@ -98,17 +110,20 @@ def test_instances_json_content(scenes):
     assert [im["id"] for im in data["images"]] == list(range(10, 10 + len(scenes)))
     assert [c["id"] for c in data["categories"]] == [5, 6, 7, 8]  # things only, train id + 1
     person = data["categories"][-1]
-    assert person["name"] == "person" and len(person["keypoints"]) == 17 and [16, 14] in person["skeleton"]
+    assert person["name"] == "person" and len(person["keypoints"]) == 17
+    assert [16, 14] in person["skeleton"]
     assert [a["id"] for a in data["annotations"]] == list(range(1, len(data["annotations"]) + 1))
     i = 0
     for s in scenes:
         for k in range(len(s.labels)):
             a = data["annotations"][i]
             i += 1
-            m = mask_utils.decode(mask_utils.frPyObjects(a["segmentation"], s.size, s.size))
-            assert np.array_equal(m.astype(bool), s.masks[k].numpy())  # pycocotools decodes our RLE exactly
+            rle = mask_utils.frPyObjects(a["segmentation"], s.size, s.size)
+            m = mask_utils.decode(rle)
+            # pycocotools decodes our RLE exactly
+            assert np.array_equal(m.astype(bool), s.masks[k].numpy())
             assert a["area"] == int(s.masks[k].sum()) and a["category_id"] == int(s.labels[k]) + 1
-            assert a["bbox"] == [float(v) for v in mask_utils.toBbox(mask_utils.frPyObjects(a["segmentation"], s.size, s.size))]
+            assert a["bbox"] == [float(v) for v in mask_utils.toBbox(rle)]
             if "keypoints" in a:
                 assert a["num_keypoints"] == sum(v > 0 for v in a["keypoints"][2::3])
     assert i == len(data["annotations"])
@@ -117,9 +132,10 @@ def test_instances_json_content(scenes):
 
 def test_panoptic_png_roundtrip(scenes, tmp_path):
     data = to_coco_panoptic(scenes[:6], tmp_path)
-    assert {c["id"]: c["isthing"] for c in data["categories"]} == {1: 0, 2: 0, 3: 0, 4: 0, 5: 1, 6: 1, 7: 1, 8: 1}
+    isthing = {c["id"]: c["isthing"] for c in data["categories"]}
+    assert isthing == {1: 0, 2: 0, 3: 0, 4: 0, 5: 1, 6: 1, 7: 1, 8: 1}
     assert json.loads((tmp_path / "panoptic.json").read_text()) == data
-    for s, ann in zip(scenes, data["annotations"]):
+    for s, ann in zip(scenes[:6], data["annotations"], strict=True):
         rgb = np.asarray(Image.open(tmp_path / "panoptic" / ann["file_name"])).astype(np.int64)
         ids = torch.from_numpy(rgb[..., 0] + 256 * rgb[..., 1] + 256**2 * rgb[..., 2])
         ours, segments = panoptic_ids(s)
@@ -136,21 +152,61 @@ def test_panoptic_png_roundtrip(scenes, tmp_path):
             cat = seg["category_id"] - 1
             assert (s.semantic[m] == cat).all()
             ys, xs = torch.nonzero(m, as_tuple=True)
-            assert seg["bbox"] == [xs.min().item(), ys.min().item(), xs.max().item() + 1 - xs.min().item(), ys.max().item() + 1 - ys.min().item()]
+            x0, y0 = xs.min().item(), ys.min().item()
+            assert seg["bbox"] == [x0, y0, xs.max().item() + 1 - x0, ys.max().item() + 1 - y0]
 
 
 def test_device(device):
-    cpu = to_coco([render_scene(4)])
-    dev = to_coco([render_scene(4, device=device)])
-    assert json.dumps(cpu) == json.dumps(dev)
+    # the reference is pycocotools, run on the CPU copy of each mask
+    scene = render_scene(4, p_person=1.0, p_crowd=1.0, device=device)
+    for mask in scene.masks:
+        ours = encode_rle(mask, compressed=True)
+        ref = mask_utils.encode(np.asfortranarray(mask.cpu().numpy().astype(np.uint8)))
+        assert ours["counts"] == ref["counts"].decode()
+    cpu = to_coco([render_scene(4, p_person=1.0, p_crowd=1.0)])
+    assert json.dumps(to_coco([scene])) == json.dumps(cpu)
+    ids, segments = panoptic_ids(scene)
+    assert ids.device.type == "cpu" and torch.equal(ids, panoptic_ids(scene.to("cpu"))[0])
 
 
-def test_bad_input(tmp_path):
-    with pytest.raises(ValueError, match="mask must be Tensor\\[H, W\\], got Tensor\\[2, 3, 4\\]"):
-        encode_rle(torch.zeros(2, 3, 4, dtype=torch.bool))
-    with pytest.raises(ValueError, match="scenes must be a non-empty sequence of Scene"):
-        to_coco([])
-    with pytest.raises(ValueError, match="scenes must be a non-empty sequence of Scene"):
+SCENE = render_scene(0)
+
+
+@pytest.mark.parametrize("fn, args, kwargs, error, match", [
+    (encode_rle, (torch.zeros(2, 3, 4, dtype=torch.bool),), {}, ValueError,
+     r"mask must be Tensor\[H, W\], got Tensor\[2, 3, 4\] bool"),
+    (encode_rle, (torch.rand(3, 4),), {}, TypeError,
+     r"mask must be a bool \(or integer 0/1\) Tensor\[H, W\]; threshold soft masks first, "
+     r"e.g. probs > 0.5; got Tensor\[3, 4\] float32"),
+    (encode_rle, ([[0, 1]],), {}, TypeError, r"mask must be a bool Tensor\[H, W\], got list"),
+    (encode_rle, (torch.zeros(2, 2, dtype=torch.bool), 1), {}, TypeError,
+     "compressed must be a bool, got 1"),
+    (rle_to_string, ("13",), {}, TypeError, "counts must be a list of ints .*got str"),
+    (rle_to_string, ([1.5, 2],), {}, TypeError, "counts must be a list of ints"),
+    (rle_from_string, ([1, 3],), {}, TypeError, "s must be a str .*got list"),
+    (decode_rle, ([1, 3],), {}, TypeError, "rle must be a dict with 'counts' and 'size', got list"),
+    (decode_rle, ({"counts": [1, 3], "size": [3, 3]},), {}, ValueError,
+     r"rle counts must add up to H \* W = 9 pixels, got 4"),
+    (to_coco, ([],), {}, ValueError,
+     r"scenes must be a non-empty sequence of Scene \(or a SceneBatch\), got an empty list"),
+    (to_coco, ([1, 2],), {}, TypeError,
+     "scenes must be a non-empty sequence of Scene .*got list of int"),
+    (to_coco, ("scene",), {}, TypeError, "scenes must be a non-empty sequence of Scene"),
+    (to_coco, ([SCENE],), {"image_id_start": -1}, ValueError,
+     "image_id_start must be >= 0, got -1"),
+    (to_coco, ([SCENE],), {"image_id_start": 1.0}, TypeError,
+     "image_id_start must be an int, got 1.0"),
+    (panoptic_ids, ([SCENE],), {}, TypeError,
+     r"scene must be a Scene \(render_scene\(seed\)\), got list"),
+])
+def test_bad_input(fn, args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        fn(*args, **kwargs)
+
+
+def test_bad_input_writers(tmp_path):
+    with pytest.raises(TypeError, match="scenes must be a non-empty sequence of Scene"):
         save_coco([1, 2], tmp_path)
-    with pytest.raises(ValueError, match="image_id_start must be an int >= 0, got -1"):
-        to_coco([render_scene(0)], image_id_start=-1)
+    with pytest.raises(ValueError, match="scenes must be a non-empty sequence of Scene"):
+        to_coco_panoptic([], tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing written before the check

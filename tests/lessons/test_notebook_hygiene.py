@@ -19,24 +19,30 @@ def _load(path):
 def test_lessons_exist_and_are_numbered():
     assert NOTEBOOKS, "no lessons found"
     numbers = [int(p.name[:2]) for p in NOTEBOOKS]
-    assert numbers == list(range(len(numbers))), f"lessons must be numbered 00, 01, ... without gaps: {numbers}"
+    assert numbers == list(range(len(numbers))), (
+        f"lessons must be numbered 00, 01, ... without gaps: {numbers}")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_executed_in_order_with_outputs(path):
     nb = _load(path)
-    counts = [c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code" and c["source"]]
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    counts = [c.get("execution_count") for c in code if c["source"]]
     assert counts, f"{path.name} has no code"
-    assert None not in counts, f"{path.name} has unexecuted cells: run scripts/execute_lessons.py {path}"
-    assert counts == list(range(1, len(counts) + 1)), f"{path.name} was not executed top to bottom once: {counts}"
-    assert any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), f"{path.name} has no outputs"
+    assert None not in counts, (
+        f"{path.name} has unexecuted cells: run scripts/execute_lessons.py {path}")
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"{path.name} was not executed top to bottom once: {counts}")
+    assert any(c.get("outputs") for c in code), f"{path.name} has no outputs"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_widget_state_or_errors(path):
     nb = _load(path)
-    assert "widgets" not in nb.get("metadata", {}), f"{path.name} carries widget state (metadata.widgets)"
-    assert nb["metadata"].get("kernelspec", {}).get("name") == "python3", f"{path.name} needs kernelspec python3"
+    assert "widgets" not in nb.get("metadata", {}), (
+        f"{path.name} carries widget state (metadata.widgets)")
+    kernel = nb["metadata"].get("kernelspec", {}).get("name")
+    assert kernel == "python3", f"{path.name} needs kernelspec python3"
     for cell in nb["cells"]:
         for out in cell.get("outputs", []):
             assert out.get("output_type") != "error", f"{path.name} saved with an error output"
@@ -60,10 +66,12 @@ def test_exercises_are_graded_and_strippable(path):
 
 def test_strip_solutions_hand_case():
     src = "def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION\ncheck(f)"
-    assert strip_solutions(src) == 'def f(x):\n    raise NotImplementedError("exercise: write your solution here")\ncheck(f)'
+    stub = '    raise NotImplementedError("exercise: write your solution here")'
+    assert strip_solutions(src) == f"def f(x):\n{stub}\ncheck(f)"
 
 
-@pytest.mark.parametrize("src, msg", [("### BEGIN SOLUTION\nx", "without"), ("### END SOLUTION", "without"),
+@pytest.mark.parametrize("src, msg", [("### BEGIN SOLUTION\nx", "without"),
+                                      ("### END SOLUTION", "without"),
                                       ("### BEGIN SOLUTION\n### BEGIN SOLUTION", "nested")])
 def test_strip_solutions_bad_markers(src, msg):
     with pytest.raises(ValueError, match=msg):

@@ -13,8 +13,14 @@ import pytest
 from coursekit.exercises.student import solution_blocks, student_version
 
 LESSONS = Path(__file__).resolve().parents[2] / "lessons"
-WITH_EXERCISES = [p for p in sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
-                  if any(solution_blocks(c.source) for c in nbformat.read(p, as_version=4).cells if c.cell_type == "code")]
+
+
+def _has_exercises(path: Path) -> bool:
+    cells = nbformat.read(path, as_version=4).cells
+    return any(solution_blocks(c.source) for c in cells if c.cell_type == "code")
+
+
+WITH_EXERCISES = [p for p in sorted(LESSONS.glob("[0-9][0-9]_*.ipynb")) if _has_exercises(p)]
 
 
 @pytest.mark.slow
@@ -30,6 +36,9 @@ def test_student_version_runs_and_says_not_implemented(path):
     errors = [f"cell {i}: {o['ename']}: {o['evalue'][:200]}" for i, c in enumerate(nb.cells)
               for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, f"{path.name} student version fails: {errors}"
-    stdout = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stdout")
-    verdicts = [line for line in stdout.splitlines() if line.startswith("❌") and "not implemented yet" in line]
-    assert len(verdicts) >= exercises, f"{path.name}: {exercises} exercises but {len(verdicts)} 'not implemented' verdicts"
+    stdout = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", [])
+                     if o.get("name") == "stdout")
+    verdicts = [line for line in stdout.splitlines()
+                if line.startswith("❌") and "not implemented yet" in line]
+    assert len(verdicts) >= exercises, (
+        f"{path.name}: {exercises} exercises but {len(verdicts)} 'not implemented' verdicts")

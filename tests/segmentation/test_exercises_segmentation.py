@@ -13,6 +13,10 @@ from coursekit.segmentation.losses import pixel_cross_entropy
 from coursekit.segmentation.metrics import boundary_band, mean_iou
 
 
+def _logits_and_target():
+    return torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 4, 4))
+
+
 def _line(capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
@@ -39,7 +43,8 @@ def test_receptive_field_correct(capsys):
 def test_receptive_field_wrong(capsys):
     assert not check_receptive_field(lambda num_layers: 2 * num_layers)
     line = _line(capsys)
-    assert line.startswith("❌ receptive field for 3x3 convolutions: fn(1) returned 2") and "hint:" in line
+    assert line.startswith("❌ receptive field for 3x3 convolutions: fn(1) returned 2")
+    assert "hint:" in line
 
     def ignores_stride(num_layers, kernel_size=3, stride=1):
         return 1 + (kernel_size - 1) * num_layers
@@ -94,8 +99,15 @@ def test_cross_entropy_wrong(capsys):
     assert not check_pixel_cross_entropy(detached)
     assert "no gradient flows" in _line(capsys)
 
-    assert not check_pixel_cross_entropy(lambda logits, target: pixel_cross_entropy(logits, target, reduction="none"))
+    def per_pixel(logits, target):
+        return pixel_cross_entropy(logits, target, reduction="none")
+
+    assert not check_pixel_cross_entropy(per_pixel)
     assert "expected a scalar tensor, got Tensor[2, 6, 7]" in _line(capsys)
+    assert not check_pixel_cross_entropy(per_pixel(*_logits_and_target()))  # a result, not a fn
+    line = _line(capsys)
+    assert "expected your function, got Tensor[2, 4, 4] float32" in line
+    assert "pass the function itself" in line
 
 
 # --- mean IoU --------------------------------------------------------------------------------
@@ -167,16 +179,19 @@ def _band_by_shifts(target, width, diagonals=True, pad_value=255, exact_distance
 def test_boundary_band_correct(capsys):
     assert check_boundary_band(boundary_band)
     assert _line(capsys).startswith("✅ correct: boundary band matches")
-    assert check_boundary_band(lambda target, width: _band_by_shifts(target, width).long())  # 0/1 ints are fine
+    # 0/1 ints are fine
+    assert check_boundary_band(lambda target, width: _band_by_shifts(target, width).long())
     _line(capsys)
 
 
 def test_boundary_band_wrong(capsys):
-    assert not check_boundary_band(lambda target, width: _band_by_shifts(target, width, diagonals=False))
+    assert not check_boundary_band(
+        lambda target, width: _band_by_shifts(target, width, diagonals=False))
     line = _line(capsys)
     assert line.startswith("❌ width 1: width 1:") and "diagonals" in line
 
-    assert not check_boundary_band(lambda target, width: _band_by_shifts(target, width, exact_distance=True))
+    assert not check_boundary_band(
+        lambda target, width: _band_by_shifts(target, width, exact_distance=True))
     assert _line(capsys).startswith("❌ wider bands (width 2 and 3): width 2:")
 
     def border_is_edge(target, width):  # pads with a label, and treats 255 as one

@@ -64,6 +64,12 @@ def test_fc_to_conv_bad_input():
         fc_to_conv(nn.Conv2d(1, 1, 1), 1, 1)
     with pytest.raises(ValueError, match=r"in_features must be in_channels \* kh \* kw"):
         fc_to_conv(nn.Linear(10, 2), in_channels=4, kernel_size=3)
+    with pytest.raises(TypeError, match="kernel_size must be an int or a pair of ints, got 3.0"):
+        fc_to_conv(nn.Linear(36, 2), in_channels=4, kernel_size=3.0)
+    with pytest.raises(ValueError, match=r"kernel_size must be positive, got \(3, 0\)"):
+        fc_to_conv(nn.Linear(36, 2), in_channels=4, kernel_size=(3, 0))
+    # a pair gives a rectangular window: in_features = 4 * 2 * 3
+    assert fc_to_conv(nn.Linear(24, 2), in_channels=4, kernel_size=(2, 3)).kernel_size == (2, 3)
 
 
 @pytest.mark.parametrize("variant", ["32s", "16s", "8s"])
@@ -81,6 +87,10 @@ def test_shapes_and_skips_start_at_zero(variant):
 def test_bad_input_and_variant():
     with pytest.raises(ValueError, match="variant must be one of"):
         FCNxs(variant="4s")
+    with pytest.raises(TypeError, match="variant must be a str"):
+        FCNxs(variant=8)
+    with pytest.raises(TypeError, match="width must be an int, got 4.0"):
+        FCNxs(width=4.0)
     with pytest.raises(ValueError, match="divisible by 32"):
         FCNxs(width=4)(torch.rand(1, 3, 48, 64))
 

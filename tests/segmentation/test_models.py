@@ -28,12 +28,22 @@ def test_unet_regression_heads_and_features():
 
 
 def test_parameter_counts():
-    # hand count for the smallest U-Net (width 1, depth 1, 1 class, no norm): enc0 = (3*9+1) + (9+1),
-    # enc1 = (9+1)*2 + (2*2*9+2), up = 2*1*4+1, dec = (2*9+1) + (9+1), head = 1+1
+    # hand count for the smallest U-Net (width 1, depth 1, 1 class, no norm):
+    # enc0 = (3*9+1) + (9+1), enc1 = (9+1)*2 + (2*2*9+2), up = 2*1*4+1,
+    # dec = (2*9+1) + (9+1), head = 1+1
     tiny = UNet(num_classes=1, width=1, depth=1, norm="none")
     assert count_parameters(tiny) == 38 + 58 + 9 + 29 + 2
+    # and the smallest FCN (channels 1, 2): stem = (3*9+1) + (9+1),
+    # down = (1*2*9+2) + (2*2*9+2), up = 4x4 transposed (2*1*16+1) + (9+1), head = 1+1
+    fcn = FCN(num_classes=1, width=1, depth=1, norm="none")
+    assert count_parameters(fcn) == 38 + (20 + 38) + (33 + 10) + 2
     assert count_parameters(FCN()) <= 2_000_000
     assert count_parameters(UNet()) <= 2_000_000
+    # the shared vocabulary: one count_parameters, importable where lessons 03 / 04 look for it
+    import coursekit.segmentation
+    import coursekit.validators
+
+    assert coursekit.segmentation.count_parameters is coursekit.validators.count_parameters
 
 
 def test_no_skips_in_fcn_but_skips_in_unet():
@@ -74,8 +84,9 @@ def test_checkpoint_round_trip(name, tmp_path):
     model = MODELS[name](width=8).eval()
     with torch.no_grad():
         model(torch.rand(2, 3, 16, 16))  # BatchNorm buffers stay at their init in eval; fine
-    save_pretrained(name, {"model": model.state_dict(), "config": model.config, "history": {}, "metrics": {}},
-                    command="test", seed=0, directory=tmp_path)
+    checkpoint = {"model": model.state_dict(), "config": model.config, "history": {},
+                  "metrics": {}}
+    save_pretrained(name, checkpoint, command="test", seed=0, directory=tmp_path)
     checkpoint = load_pretrained(name, directory=tmp_path)
     rebuilt = MODELS[name](**checkpoint["config"])
     rebuilt.load_state_dict(checkpoint["model"])
@@ -84,23 +95,69 @@ def test_checkpoint_round_trip(name, tmp_path):
     assert torch.equal(model(x), rebuilt(x))
 
 
-def test_device(device):
-    for cls in MODELS.values():
-        model = cls(width=4, depth=2).to(device)
-        assert model(torch.rand(1, 3, 8, 8, device=device)).device.type == device.type
+@pytest.mark.parametrize("name", list(MODELS))
+def test_device(device, name):
+    # the reference: the same weights run by torch in float64 on the CPU
+    torch.manual_seed(0)
+    model = MODELS[name](width=4, depth=2).eval()
+    x = torch.rand(2, 3, 8, 12, dtype=torch.float64)
+    with torch.no_grad():
+        ref = model.double()(x)
+        out = model.float().to(device)(x.float().to(device))
+    assert out.device.type == device.type and out.dtype == torch.float32
+    torch.testing.assert_close(out.cpu().double(), ref, rtol=1e-4, atol=1e-5)
 
 
-def test_bad_input():
-    with pytest.raises(ValueError, match=r"x must be a float Tensor\[N, 3, H, W\], got Tensor\[3, 16, 16\]"):
-        UNet()(torch.rand(3, 16, 16))
-    with pytest.raises(ValueError, match=r"divisible by 8 \(2\^depth\), got \(20, 16\)"):
-        FCN()(torch.rand(1, 3, 20, 16))
-    with pytest.raises(ValueError, match="width must be a positive int, got 0"):
-        UNet(width=0)
-    with pytest.raises(ValueError, match="norm must be 'batch', 'group' or 'none', got 'layer'"):
-        FCN(norm="layer")
+@pytest.mark.parametrize("make, x, error, match", [
+    (UNet, torch.rand(3, 16, 16), ValueError,
+     r"x must be a float Tensor\[N, 3, H, W\], got Tensor\[3, 16, 16\] float32"),
+    (UNet, torch.rand(1, 4, 16, 16), ValueError, r"x must be .*got Tensor\[1, 4, 16, 16\]"),
+    (FCN, torch.zeros(1, 3, 16, 16, dtype=torch.uint8), TypeError,
+     r"x must be a float Tensor\[N, 3, H, W\] \(float16, bfloat16, float32 or float64\), "
+     r"got Tensor\[1, 3, 16, 16\] uint8"),
+    (FCN, [[0.0]], TypeError, r"x must be a float Tensor\[N, 3, H, W\], got list"),
+    (FCN, torch.rand(1, 3, 20, 16), ValueError, r"divisible by 8 \(2\^depth\), got \(20, 16\)"),
+])
+def test_bad_input(make, x, error, match):
+    with pytest.raises(error, match=match):
+        make()(x)
+
+
+def test_blocks_by_hand_and_bad_input():
+    from coursekit.segmentation.fcn import conv_norm_relu
+    from coursekit.segmentation.unet import double_conv
+
+    block = conv_norm_relu(1, 1, norm="none")
+    with torch.no_grad():
+        block[0].weight.fill_(1.0)
+        block[0].bias.fill_(-2.0)
+    x = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])
+    # every 3x3 window (zero padding) of this 2x2 image holds both ones: 2 - 2 = 0, ReLU 0
+    assert torch.equal(block(x), torch.zeros(1, 1, 2, 2))
+    assert block(x - 1).abs().sum() == 0 and block(x + 1).min() == 4  # 6 - 2 after ReLU
+    assert isinstance(double_conv(3, 4, norm="group")[0][1], torch.nn.GroupNorm)
+    with pytest.raises(ValueError, match="stride must be positive, got 0"):
+        conv_norm_relu(1, 1, stride=0)
+    with pytest.raises(TypeError, match="out_channels must be an int, got 2.5"):
+        double_conv(1, 2.5)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"width": 0}, ValueError, "width must be positive, got 0"),
+    ({"width": 8.0}, TypeError, "width must be an int, got 8.0"),
+    ({"depth": True}, TypeError, "depth must be an int, got True"),
+    ({"num_classes": -1}, ValueError, "num_classes must be positive, got -1"),
+    ({"norm": "layer"}, ValueError, "norm must be 'batch', 'group' or 'none', got 'layer'"),
+    ({"norm": None}, TypeError, r"norm must be a str \('batch', 'group' or 'none'\), got NoneType"),
+])
+def test_bad_constructor_arguments(name, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        MODELS[name](**kwargs)
     with pytest.raises(TypeError):
-        UNet(8)  # keyword-only constructor
+        MODELS[name](8)  # keyword-only constructor
+    with pytest.raises(ValueError, match="out_channels must be positive, got 0"):
+        UNet(out_channels=0)
 
 
 def _has_shapesworld():
@@ -123,7 +180,8 @@ def test_quick_trainer_writes_only_into_out_dir(name, tmp_path):
     assert set(metrics) == {"miou", "pixel_acc"} and 0 <= metrics["miou"] <= 1
     assert (tmp_path / f"{name}.pt").exists()
     entry = read_manifest(tmp_path)[name]
-    assert entry["command"] == f"coursekit train {name}" and entry["metrics"]["miou"] == pytest.approx(metrics["miou"])
+    assert entry["command"] == f"coursekit train {name}"
+    assert entry["metrics"]["miou"] == pytest.approx(metrics["miou"])
     model = load_segmentation_model(name, directory=tmp_path)
     assert model(torch.rand(1, 3, 64, 64)).shape == (1, 8, 64, 64)
     assert read_manifest(checkpoint_dir()) == shipped_before

@@ -1,6 +1,7 @@
 """Tests for coursekit/viz/colors.py: hsv_to_rgb, palette, label_colors, CATEGORY_COLORS."""
 
 import matplotlib.colors
+import numpy as np
 import pytest
 import torch
 from torch.testing import assert_close
@@ -98,25 +99,61 @@ def test_label_colors_matches_per_pixel_lookup(shape):
 
 
 def test_label_colors_device(device):
+    # references on each device: a plain table lookup (torch indexing), matplotlib's hsv_to_rgb
     labels = torch.randint(0, 8, (6, 5))
+    labels[0, 0] = 255
     out = label_colors(labels.to(device), 8)
     assert out.device.type == device.type
-    assert_close(out.cpu(), label_colors(labels, 8))
-    assert palette(3, device=device).device.type == device.type
+    table = torch.cat([CATEGORY_COLORS, torch.zeros(1, 3)]).to(device)  # row 8: ignored, black
+    assert_close(out, table[torch.where(labels == 255, 8, labels).to(device)].permute(2, 0, 1))
+    hsv = torch.rand(4, 3, dtype=torch.float64)
+    rgb = hsv_to_rgb(hsv.to(device))
+    assert rgb.device.type == device.type
+    assert_close(rgb.cpu(), torch.from_numpy(matplotlib.colors.hsv_to_rgb(hsv.numpy())))
+    colours = palette(3, device=device)
+    assert colours.device.type == device.type
+    k = np.arange(3)  # the documented formula, through matplotlib
+    hsv = np.stack([(k * 0.618033988749895) % 1.0, np.where(k % 2 == 0, 0.85, 0.6),
+                    np.array([0.95, 0.8, 0.65])[k % 3]], -1)
+    assert_close(colours.cpu(), torch.from_numpy(matplotlib.colors.hsv_to_rgb(hsv)).float())
 
 
-def test_bad_inputs():
-    with pytest.raises(ValueError, match=r"labels must be Tensor\[H, W\].*Tensor\[1, 2, 2\]"):
-        label_colors(torch.zeros(1, 2, 2, dtype=torch.long), 3)
-    with pytest.raises(TypeError, match="labels must be an integer tensor"):
-        label_colors(torch.zeros(2, 2), 3)
-    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\).*got 5"):
-        label_colors(torch.tensor([[0, 5]]), 3)
-    with pytest.raises(ValueError, match="num_classes must be a positive int"):
-        label_colors(torch.tensor([[0]]), 0)
-    with pytest.raises(ValueError, match=r"colors must be Tensor\[3, 3\]"):
-        label_colors(torch.tensor([[0]]), 3, colors=torch.rand(2, 3))
-    with pytest.raises(ValueError, match=r"hsv must be Tensor\[\.\.\., 3\]"):
-        hsv_to_rgb(torch.rand(4, 2))
-    with pytest.raises(ValueError, match="n must be a non-negative int"):
-        palette(-1)
+@pytest.mark.parametrize("fn, args, kwargs, error, match", [
+    (label_colors, (torch.zeros(1, 2, 2, dtype=torch.long), 3), {}, ValueError,
+     r"labels must be Tensor\[H, W\] of class ids, got Tensor\[1, 2, 2\] int64"),
+    (label_colors, (torch.zeros(2, 2), 3), {}, TypeError,
+     r"labels must be an integer tensor \(int64, int32, int16, int8 or uint8\), "
+     r"got Tensor\[2, 2\] float32"),
+    (label_colors, ([[0, 1]], 3), {}, TypeError, "labels must be an integer Tensor.*got list"),
+    (label_colors, (torch.tensor([[0, 5]]), 3), {}, ValueError,
+     r"labels must lie in \[0, 3\) or equal ignore_index=255, got 5"),
+    (label_colors, (torch.tensor([[0]]), 0), {}, ValueError, "num_classes must be positive, got 0"),
+    (label_colors, (torch.tensor([[0]]), 3.0), {}, TypeError,
+     "num_classes must be an int, got 3.0"),
+    (label_colors, (torch.tensor([[0]]), 3), {"ignore_index": None}, TypeError,
+     "ignore_index must be an int, got None"),
+    (label_colors, (torch.tensor([[0]]), 3), {"colors": torch.rand(2, 3)}, ValueError,
+     r"colors must be Tensor\[3, 3\] \(one colour per object\) or Tensor\[3\], "
+     r"got Tensor\[2, 3\]"),
+    (label_colors, (torch.tensor([[0]]), 3), {"colors": torch.ones(3, 3, dtype=torch.uint8)},
+     TypeError, r"colors must be a float Tensor\[N, 3\] .*got Tensor\[3, 3\] uint8"),
+    (label_colors, (torch.tensor([[0]]), 3), {"colors": "red"}, TypeError,
+     r"colors must be None, Tensor\[N, 3\] or a list of \(r, g, b\), got str"),
+    (hsv_to_rgb, (torch.rand(4, 2),), {}, ValueError,
+     r"hsv must be Tensor\[\.\.\., 3\], got Tensor\[4, 2\] float32"),
+    (hsv_to_rgb, (torch.ones(4, 3, dtype=torch.long),), {}, TypeError,
+     r"hsv must be a float Tensor\[\.\.\., 3\] .*got Tensor\[4, 3\] int64"),
+    (hsv_to_rgb, ([0.0, 1.0, 1.0],), {}, TypeError, "hsv must be a float Tensor.*got list"),
+    (palette, (-1,), {}, ValueError, "n must be >= 0, got -1"),
+    (palette, (2.0,), {}, TypeError, "n must be an int, got 2.0"),
+    (palette, (2, 0.5), {}, TypeError, "seed must be an int, got 0.5"),
+])
+def test_bad_inputs(fn, args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        fn(*args, **kwargs)
+
+
+def test_hsv_to_rgb_gradcheck():
+    # away from the kinks of the ramp (k = 0, 1, 3, 4, 6): hues off the multiples of 1/6
+    hsv = torch.tensor([[0.05, 0.7, 0.8], [0.4, 0.3, 0.9], [0.9, 0.5, 0.6]], dtype=torch.float64)
+    assert torch.autograd.gradcheck(hsv_to_rgb, (hsv.requires_grad_(),))

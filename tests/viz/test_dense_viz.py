@@ -154,10 +154,27 @@ def test_flow_wheel_legend_hand_computed():
 
 
 def test_flow_device(device):
-    flow = torch.randn(2, 2, 6, 5)
+    # reference: torchvision's flow_to_image on the same device (8-bit, max over the batch)
+    flow = torch.randn(2, 2, 6, 5) * 3
     out = flow_to_color(flow.to(device))
-    assert out.device.type == device.type
-    assert_close(out.cpu(), flow_to_color(flow))
+    assert out.device.type == device.type and out.dtype == torch.float32
+    ref = flow_to_image(flow.to(device)).float() / 255
+    assert ref.device.type == device.type
+    assert_close(out, ref, atol=ONE_STEP, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_flow_and_depth_reduced_precision(dtype):
+    # computed in float32, returned in the input's dtype: within one rounding of the float64
+    flow = torch.randn(2, 7, 9, dtype=torch.float64) * 3
+    out = flow_to_color(flow.to(dtype))
+    assert out.dtype == dtype
+    expected = flow_to_color(flow.to(dtype).double())
+    assert (out.double() - expected).abs().max() <= torch.finfo(dtype).eps
+    depth = torch.rand(6, 5, dtype=torch.float64) * 4 + 1
+    colour = depth_to_color(depth.to(dtype))
+    assert colour.dtype == dtype
+    assert_close(colour.double(), depth_to_color(depth.to(dtype).double()).to(dtype).double())
 
 
 # ---------------------------------------------------------------- depth_to_color
@@ -188,31 +205,51 @@ def test_depth_to_color_matches_matplotlib(shape, cmap):
 
 
 def test_depth_device(device):
-    depth = torch.rand(5, 6) * 4
-    out = depth_to_color(depth.to(device))
+    # reference: matplotlib's colormap on the CPU (float64)
+    depth = torch.rand(5, 6, dtype=torch.float64) * 4
+    out = depth_to_color(depth.float().to(device))
     assert out.device.type == device.type and out.dtype == torch.float32
-    assert_close(out.cpu(), depth_to_color(depth))
+    lo, hi = float(depth.min()), float(depth.max())
+    t = ((depth - lo) / (hi - lo)).clamp(0, 1).numpy()
+    expected = torch.from_numpy(matplotlib.colormaps["magma"](1 - t)[..., :3]).permute(2, 0, 1)
+    assert_close(out.cpu().double(), expected, rtol=0, atol=1e-6)
 
 
-def test_dense_bad_inputs():
-    with pytest.raises(
-        ValueError,
-        match=r"flow must be Tensor\[2, H, W\] or Tensor\[N, 2, H, W\].*Tensor\[3, 4, 4\]",
-    ):
-        flow_to_color(torch.zeros(3, 4, 4))
-    with pytest.raises(ValueError, match=r"flow must be .*Tensor\[4, 4\]"):
-        flow_to_color(torch.zeros(4, 4))
-    with pytest.raises(TypeError, match="flow must be a float tensor"):
-        flow_to_color(torch.zeros(2, 4, 4, dtype=torch.long))
-    with pytest.raises(ValueError, match="max_flow must be positive"):
-        flow_to_color(torch.zeros(2, 4, 4), max_flow=0.0)
-    with pytest.raises(ValueError, match="size must be an int >= 2"):
-        flow_wheel_legend(1)
-    with pytest.raises(
-        ValueError, match=r"depth must be a float Tensor\[H, W\].*Tensor\[1, 4, 4\]"
-    ):
-        depth_to_color(torch.zeros(1, 4, 4))
-    with pytest.raises(ValueError, match="cmap must name a matplotlib colormap"):
-        depth_to_color(torch.rand(4, 4), cmap="no-such-map")
-    with pytest.raises(ValueError, match="vmax must be >= vmin"):
-        depth_to_color(torch.rand(4, 4), vmin=2.0, vmax=1.0)
+@pytest.mark.parametrize("fn, args, kwargs, error, match", [
+    (flow_to_color, (torch.zeros(3, 4, 4),), {}, ValueError,
+     r"flow must be Tensor\[2, H, W\] or Tensor\[N, 2, H, W\] \(dx, dy\), "
+     r"got Tensor\[3, 4, 4\] float32"),
+    (flow_to_color, (torch.zeros(4, 4),), {}, ValueError, r"flow must be .*Tensor\[4, 4\]"),
+    (flow_to_color, (torch.zeros(2, 4, 4, dtype=torch.long),), {}, TypeError,
+     r"flow must be a float tensor \(float16, bfloat16, float32 or float64\), "
+     r"got Tensor\[2, 4, 4\] int64"),
+    (flow_to_color, ([[0.0]],), {}, TypeError, "flow must be a float Tensor.*got list"),
+    (flow_to_color, (torch.zeros(2, 4, 4),), {"max_flow": 0.0}, ValueError,
+     "max_flow must be positive or None, got 0.0"),
+    (flow_to_color, (torch.zeros(2, 4, 4),), {"max_flow": "4"}, TypeError,
+     "max_flow must be a real number, got '4'"),
+    (flow_wheel_legend, (1,), {}, ValueError, "size must be >= 2, got 1"),
+    (flow_wheel_legend, (8.0,), {}, TypeError, "size must be an int, got 8.0"),
+    (depth_to_color, (torch.zeros(1, 4, 4),), {}, ValueError,
+     r"depth must be a float Tensor\[H, W\], got Tensor\[1, 4, 4\] float32"),
+    (depth_to_color, (torch.zeros(4, 4, dtype=torch.long),), {}, TypeError,
+     r"depth must be a float Tensor\[H, W\] \(float16, .*got Tensor\[4, 4\] int64"),
+    (depth_to_color, (torch.rand(4, 4),), {"cmap": "no-such-map"}, ValueError,
+     "cmap must name a matplotlib colormap"),
+    (depth_to_color, (torch.rand(4, 4),), {"cmap": None}, TypeError,
+     r"cmap must be the name of a matplotlib colormap \(a str\), got NoneType"),
+    (depth_to_color, (torch.rand(4, 4),), {"vmin": 2.0, "vmax": 1.0}, ValueError,
+     "vmax must be >= vmin"),
+    (depth_to_color, (torch.rand(4, 4),), {"vmin": "0"}, TypeError,
+     "vmin must be a real number, got '0'"),
+])
+def test_dense_bad_inputs(fn, args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        fn(*args, **kwargs)
+
+
+def test_flow_to_color_gradcheck():
+    # differentiable in the flow (between wheel entries; fixed max_flow, radii below 1)
+    flow = (torch.rand(2, 3, 4, dtype=torch.float64) - 0.5) * 2
+    assert torch.autograd.gradcheck(lambda f: flow_to_color(f, max_flow=2.0),
+                                    (flow.requires_grad_(),))

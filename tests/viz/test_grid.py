@@ -1,4 +1,5 @@
-"""Tests for coursekit/viz/grid.py: image_grid (vs torchvision make_grid), show, to_numpy_image."""
+"""Tests for coursekit/viz/grid.py: image_grid (vs torchvision make_grid), show,
+to_numpy_image."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -56,32 +57,40 @@ def test_image_grid_single_image_like_make_grid():
 
 
 def test_image_grid_device(device):
-    images = torch.rand(4, 3, 5, 5)
-    out = image_grid(images.to(device), nrow=3)
+    # reference: torchvision's make_grid on the same device
+    images = torch.rand(4, 3, 5, 5, device=device)
+    out = image_grid(images, nrow=3)
     assert out.device.type == device.type
-    assert_close(out.cpu(), image_grid(images, nrow=3))
+    assert_close(out, make_grid(images, nrow=3, pad_value=1.0))  # our default pad is white
 
 
-def test_image_grid_bad_inputs():
-    images = torch.rand(2, 3, 4, 4)
-    with pytest.raises(ValueError, match=r"nrow must be a positive int .*got 0"):
-        image_grid(images, nrow=0)
-    with pytest.raises(ValueError, match=r"images must be Tensor\[N, C, H, W\].*Tensor\[3, 4, 4\]"):
-        image_grid(images[0], nrow=2)
-    with pytest.raises(
-        ValueError, match=r"images must be Tensor\[N, C, H, W\].*Tensor\[2, 2, 4, 4\]"
-    ):
-        image_grid(images[:, :2], nrow=2)
-    with pytest.raises(ValueError, match="list of Tensor\\[C, H, W\\] of one size"):
-        image_grid([torch.rand(3, 4, 4), torch.rand(3, 5, 4)], nrow=2)
-    with pytest.raises(TypeError, match="images must be"):
-        image_grid([], nrow=2)
-    with pytest.raises(ValueError, match="padding must be a non-negative int"):
-        image_grid(images, nrow=2, padding=-1)
+IMAGES = torch.rand(2, 3, 4, 4)
+
+
+@pytest.mark.parametrize("args, kwargs, error, match", [
+    ((IMAGES,), {"nrow": 0}, ValueError, "nrow must be positive, got 0"),
+    ((IMAGES,), {"nrow": 2.0}, TypeError, "nrow must be an int, got 2.0"),
+    ((IMAGES[0],), {"nrow": 2}, ValueError,
+     r"images must be Tensor\[N, C, H, W\] with N >= 1 and C in \(1, 3\), "
+     r"got Tensor\[3, 4, 4\] float32"),
+    ((IMAGES[:, :2],), {"nrow": 2}, ValueError,
+     r"images must be Tensor\[N, C, H, W\].*Tensor\[2, 2, 4, 4\]"),
+    (([torch.rand(3, 4, 4), torch.rand(3, 5, 4)],), {"nrow": 2}, ValueError,
+     r"list of Tensor\[C, H, W\] of one size"),
+    (([],), {"nrow": 2}, ValueError, "images must be .*non-empty list.*got an empty list"),
+    (("images",), {"nrow": 2}, TypeError, "images must be .*got str"),
+    (([IMAGES[0], "x"],), {"nrow": 2}, TypeError, "images must be .*got list"),
+    ((IMAGES,), {"nrow": 2, "padding": -1}, ValueError, "padding must be >= 0, got -1"),
+    ((IMAGES,), {"pad_value": "white"}, TypeError, "pad_value must be a real number"),
+])
+def test_image_grid_bad_inputs(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        image_grid(*args, **kwargs)
 
 
 def test_to_numpy_image():
-    t = torch.tensor([[[0.5, 2.0]], [[0.1, -1.0]], [[0.0, 0.3]]], dtype=torch.float64)  # (3, 1, 2)
+    t = torch.tensor([[[0.5, 2.0]], [[0.1, -1.0]], [[0.0, 0.3]]],
+                     dtype=torch.float64)  # (3, 1, 2)
     arr = to_numpy_image(t)
     assert arr.shape == (1, 2, 3) and arr.dtype == np.float32
     expected = [[[0.5, 0.1, 0.0], [1.0, 0.0, 0.3]]]  # clipped to [0, 1]
@@ -90,10 +99,13 @@ def test_to_numpy_image():
     np.testing.assert_allclose(grey, [[[0.25] * 3, [0.75] * 3]])
     with pytest.raises(ValueError, match=r"t must be Tensor\[3, H, W\].*Tensor\[2, 4, 4\]"):
         to_numpy_image(torch.zeros(2, 4, 4))
+    with pytest.raises(TypeError, match=r"t must be a Tensor\[3, H, W\] .*got ndarray"):
+        to_numpy_image(np.zeros((4, 4, 3)))
 
 
 def test_show_makes_titled_panels():
-    images = [torch.rand(3, 8, 8), torch.rand(8, 8), np.random.default_rng(0).random((8, 8, 3))]
+    images = [torch.rand(3, 8, 8), torch.rand(8, 8),
+              np.random.default_rng(0).random((8, 8, 3))]
     fig = show(images, titles=["a", "b", "c"], ncols=2)
     try:
         assert isinstance(fig, Figure)
@@ -115,7 +127,18 @@ def test_show_makes_titled_panels():
 def test_show_bad_inputs():
     with pytest.raises(ValueError, match=r"titles must have one entry per image \(2\), got 1"):
         show([torch.rand(3, 4, 4)] * 2, titles=["x"])
-    with pytest.raises(ValueError, match="ncols must be a positive int"):
+    with pytest.raises(TypeError, match="titles must be None or a list of str, got str"):
+        show([torch.rand(3, 4, 4)] * 2, titles="ab")
+    with pytest.raises(ValueError, match="ncols must be positive, got 0"):
         show([torch.rand(3, 4, 4)], ncols=0)
-    with pytest.raises(TypeError, match="images must be a Tensor or a non-empty list"):
+    with pytest.raises(ValueError, match="scale must be positive, got -1.0"):
+        show([torch.rand(3, 4, 4)], scale=-1)
+    with pytest.raises(ValueError, match="images must be a Tensor or a non-empty list"):
         show([])
+    with pytest.raises(TypeError, match="images must be a Tensor or a non-empty list"):
+        show(None)
+
+
+def test_image_grid_gradcheck():
+    images = torch.rand(3, 3, 2, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: image_grid(x, nrow=2, padding=1), (images,))

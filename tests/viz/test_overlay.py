@@ -7,6 +7,7 @@ import torch
 from torch.testing import assert_close
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
+import coursekit.viz.overlay as overlay_module
 from coursekit.viz import (
     CATEGORY_COLORS,
     COCO_SKELETON_0BASED,
@@ -20,6 +21,8 @@ from coursekit.viz import (
 )
 
 RED, GREEN, BLUE = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
+IMAGE = torch.rand(3, 4, 4)
+MASK = torch.zeros(1, 4, 4, dtype=torch.bool)
 
 
 # ---------------------------------------------------------------- overlay_masks
@@ -28,10 +31,12 @@ RED, GREEN, BLUE = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
 def test_overlay_masks_hand_computed():
     # (3, 1, 2): two pixels, (0.2, 0.6, 1.0) and (0.4, 0.8, 0.0)
     image = torch.tensor([[[0.2, 0.4]], [[0.6, 0.8]], [[1.0, 0.0]]], dtype=torch.float64)
-    masks = torch.tensor([[[True, False]], [[True, True]]])  # both on pixel 0, mask 1 on pixel 1
+    # both on pixel 0, mask 1 on pixel 1
+    masks = torch.tensor([[[True, False]], [[True, True]]])
     out = overlay_masks(image, masks, colors=torch.tensor([RED, BLUE]), alpha=0.25)
     # the last mask wins: both pixels blend with blue, out = 0.75 img + 0.25 colour
-    expected = torch.tensor([[[0.15, 0.30]], [[0.45, 0.60]], [[1.0, 0.25]]], dtype=torch.float64)
+    expected = torch.tensor([[[0.15, 0.30]], [[0.45, 0.60]], [[1.0, 0.25]]],
+                            dtype=torch.float64)
     assert_close(out, expected)
     only_first = overlay_masks(image, masks[:1], colors=[RED], alpha=0.25)
     expected = torch.tensor([[[0.4, 0.4]], [[0.45, 0.8]], [[0.75, 0.0]]], dtype=torch.float64)
@@ -64,28 +69,56 @@ def test_overlay_masks_gradcheck():
 
 
 def test_overlay_masks_default_colours_and_device(device):
-    image = torch.rand(3, 6, 5)
-    masks = torch.rand(2, 6, 5) < 0.5
-    out = overlay_masks(image.to(device), masks.to(device))
+    # reference: torchvision's draw_segmentation_masks on the same device (masks apart)
+    image = torch.rand(3, 6, 5, device=device)
+    owner = torch.randint(0, 3, (6, 5), device=device)
+    masks = torch.stack([owner == k for k in range(2)])  # 2 = no mask
+    colours = [(255, 0, 0), (30, 144, 255)]  # torchvision takes 8-bit colours
+    out = overlay_masks(image, masks, torch.tensor(colours, device=device) / 255)
     assert out.device.type == device.type
-    assert_close(out.cpu(), overlay_masks(image, masks, colors=palette(2)))
+    assert_close(out, draw_segmentation_masks(image, masks, alpha=0.5, colors=colours))
     assert torch.equal(overlay_masks(image, masks[:0]), image)  # no masks: unchanged
+    # the default colours are palette(N)
+    assert_close(overlay_masks(image, masks), overlay_masks(image, masks, palette(2)))
 
 
-def test_overlay_masks_bad_inputs():
-    image = torch.rand(3, 4, 4)
-    with pytest.raises(ValueError, match=r"masks must be Tensor\[N, 4, 4\].*Tensor\[2, 4, 5\]"):
-        overlay_masks(image, torch.zeros(2, 4, 5, dtype=torch.bool))
-    with pytest.raises(ValueError, match=r"masks must be Tensor\[N, 4, 4\].*Tensor\[4, 4\]"):
-        overlay_masks(image, torch.zeros(4, 4, dtype=torch.bool))
-    with pytest.raises(TypeError, match="masks must be a bool tensor"):
-        overlay_masks(image, torch.zeros(1, 4, 4))
-    with pytest.raises(ValueError, match=r"alpha must lie in \[0, 1\], got 1.5"):
-        overlay_masks(image, torch.zeros(1, 4, 4, dtype=torch.bool), alpha=1.5)
-    with pytest.raises(ValueError, match=r"image must be Tensor\[3, H, W\].*Tensor\[1, 3, 4, 4\]"):
-        overlay_masks(image[None], torch.zeros(1, 4, 4, dtype=torch.bool))
-    with pytest.raises(ValueError, match=r"colors must be Tensor\[2, 3\]"):
-        overlay_masks(image, torch.zeros(2, 4, 4, dtype=torch.bool), colors=torch.rand(1, 3))
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_overlay_masks_reduced_precision_blends_in_float32(dtype):
+    image = torch.rand(3, 6, 7, dtype=torch.float64).to(dtype)
+    masks = torch.rand(2, 6, 7) < 0.5
+    colors = torch.rand(2, 3, dtype=torch.float64)
+    out = overlay_masks(image, masks, colors, alpha=0.3)
+    assert out.dtype == dtype
+    exact = overlay_masks(image.double(), masks, colors.to(dtype).double(), alpha=0.3)
+    assert_close(out.double(), exact.to(dtype).double(), rtol=0, atol=0)  # one rounding
+
+
+@pytest.mark.parametrize("fn, args, kwargs, error, match", [
+    (overlay_masks, (IMAGE, torch.zeros(2, 4, 5, dtype=torch.bool)), {}, ValueError,
+     r"masks must be Tensor\[N, 4, 4\] \(image size\), got Tensor\[2, 4, 5\] bool"),
+    (overlay_masks, (IMAGE, torch.zeros(4, 4, dtype=torch.bool)), {}, ValueError,
+     r"masks must be Tensor\[N, 4, 4\].*Tensor\[4, 4\]"),
+    (overlay_masks, (IMAGE, torch.zeros(1, 4, 4)), {}, TypeError,
+     r"masks must be a bool tensor \(threshold soft masks first, e.g. probs > 0.5\), "
+     r"got Tensor\[1, 4, 4\] float32"),
+    (overlay_masks, (IMAGE, [[True]]), {}, TypeError, "masks must be a bool Tensor.*got list"),
+    (overlay_masks, (IMAGE, MASK), {"alpha": 1.5}, ValueError,
+     r"alpha must lie in \[0, 1\], got 1.5"),
+    (overlay_masks, (IMAGE, MASK), {"alpha": None}, TypeError,
+     "alpha must be a real number, got None"),
+    (overlay_masks, (IMAGE[None], MASK), {}, ValueError,
+     r"image must be Tensor\[3, H, W\], got Tensor\[1, 3, 4, 4\] float32"),
+    (overlay_masks, (IMAGE.tolist(), MASK), {}, TypeError,
+     r"image must be a float Tensor\[3, H, W\], got list"),
+    (overlay_masks, (torch.zeros(3, 4, 4, dtype=torch.uint8), MASK), {}, TypeError,
+     r"image must be a float tensor \(float16, bfloat16, float32 or float64\) with values in "
+     r"\[0, 1\], got Tensor\[3, 4, 4\] uint8"),
+    (overlay_masks, (IMAGE, MASK.expand(2, 4, 4)), {"colors": torch.rand(1, 3)}, ValueError,
+     r"colors must be Tensor\[2, 3\]"),
+])
+def test_overlay_masks_bad_inputs(fn, args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        fn(*args, **kwargs)
 
 
 # ---------------------------------------------------------------- draw_boxes
@@ -128,7 +161,8 @@ def test_draw_boxes_hand_computed():
     assert_close(out[:, 1, 0], torch.tensor(RED))
 
 
-@pytest.mark.parametrize("size,width", [((12, 9), 1), ((20, 31), 2), ((25, 16), 3), ((7, 7), 1)])
+@pytest.mark.parametrize("size,width",
+                         [((12, 9), 1), ((20, 31), 2), ((25, 16), 3), ((7, 7), 1)])
 def test_draw_boxes_matches_torchvision(size, width):
     # torchvision (PIL) truncates corners to ints and draws `width` lines inwards; PIL draws
     # outside the box when a side is shorter than 2 * width, so the boxes here are not.
@@ -137,8 +171,10 @@ def test_draw_boxes_matches_torchvision(size, width):
     x0, y0 = torch.randint(0, w, (n,)), torch.randint(0, h, (n,))
     x1 = x0 + 2 * width + torch.randint(0, w, (n,))
     y1 = y0 + 2 * width + torch.randint(0, h, (n,))
-    boxes = torch.stack([x0, y0, x1, y1], 1).double() + 0.99 * torch.rand(n, 4, dtype=torch.float64)
-    image = torch.rand(3, h, w, dtype=torch.float64).mul(255).round().div(255)  # survives uint8
+    boxes = torch.stack([x0, y0, x1, y1], 1).double()
+    boxes = boxes + 0.99 * torch.rand(n, 4, dtype=torch.float64)
+    # values that survive uint8
+    image = torch.rand(3, h, w, dtype=torch.float64).mul(255).round().div(255)
     colours = [tuple(int(v) for v in torch.randint(0, 256, (3,))) for _ in range(n)]
     expected = draw_bounding_boxes(image, boxes, colors=colours, width=width)
     out = draw_boxes(
@@ -148,31 +184,69 @@ def test_draw_boxes_matches_torchvision(size, width):
 
 
 def test_draw_boxes_device(device):
-    image = torch.rand(3, 10, 12)
-    boxes = torch.tensor([[1.0, 2.0, 8.0, 7.0], [-2.0, 3.0, 20.0, 12.0]])
+    # reference: torchvision's draw_bounding_boxes (PIL, on the CPU)
+    image = torch.rand(3, 10, 12, dtype=torch.float64).mul(255).round().div(255)
+    boxes = torch.tensor([[1.0, 2.0, 8.0, 7.0], [0.0, 3.0, 11.0, 9.0]], dtype=torch.float64)
     out = draw_boxes(image.to(device), boxes.to(device), width=2)
     assert out.device.type == device.type
-    assert_close(out.cpu(), draw_boxes(image, boxes, colors=palette(2), width=2))
+    colours = [tuple(round(255 * v) for v in c) for c in palette(2).tolist()]
+    expected = draw_bounding_boxes(image, boxes, colors=colours, width=2)
+    assert_close(out.cpu(), expected, atol=1 / 255, rtol=0)  # torchvision's colours are 8-bit
 
 
-def test_draw_boxes_bad_inputs():
-    image = torch.rand(3, 4, 4)
-    with pytest.raises(ValueError, match=r"boxes must be Tensor\[N, 4\].*Tensor\[2, 5\]"):
-        draw_boxes(image, torch.zeros(2, 5))
-    with pytest.raises(ValueError, match="x0 <= x1 and y0 <= y1"):
-        draw_boxes(image, torch.tensor([[3.0, 0.0, 1.0, 2.0]]))
-    with pytest.raises(ValueError, match="width must be a positive int, got 0"):
-        draw_boxes(image, torch.zeros(1, 4), width=0)
-    with pytest.raises(TypeError, match="image must be a float tensor"):
-        draw_boxes(torch.zeros(3, 4, 4, dtype=torch.uint8), torch.zeros(1, 4))
+def test_many_boxes_and_joints_are_drawn_a_chunk_at_a_time(monkeypatch):
+    # memory bounded by CHUNK_ELEMENTS masks-pixels, not boxes x pixels; the result is the same
+    image = torch.rand(3, 9, 11, dtype=torch.float64)
+    xy = torch.rand(40, 2, dtype=torch.float64) * 10
+    boxes = torch.cat([xy, xy + torch.rand(40, 2, dtype=torch.float64) * 6], 1)
+    kps = torch.cat([torch.rand(3, 17, 2, dtype=torch.float64) * 10,
+                     torch.full((3, 17, 1), 2.0, dtype=torch.float64)], -1)
+    whole = draw_boxes(image, boxes, width=2), draw_keypoints(image, kps)
+    sizes = []
+    real_top = overlay_module._top
+
+    def recording_top(masks_of, n, H, W, device):
+        def recorded(lo, hi):
+            masks = masks_of(lo, hi)
+            sizes.append(masks.numel())
+            return masks
+        return real_top(recorded, n, H, W, device)
+
+    monkeypatch.setattr(overlay_module, "CHUNK_ELEMENTS", 3 * 9 * 11)  # 3 masks at a time
+    monkeypatch.setattr(overlay_module, "_top", recording_top)
+    chunked = draw_boxes(image, boxes, width=2), draw_keypoints(image, kps)
+    assert max(sizes) <= 3 * 9 * 11 and len(sizes) > 14  # 40 boxes in 14 chunks, then joints
+    assert_close(chunked[0], whole[0], rtol=0, atol=0)
+    assert_close(chunked[1], whole[1], rtol=0, atol=0)
+
+
+BOXES = torch.zeros(1, 4)
+
+
+@pytest.mark.parametrize("args, kwargs, error, match", [
+    ((IMAGE, torch.zeros(2, 5)), {}, ValueError,
+     r"boxes must be Tensor\[N, 4\] \(x1, y1, x2, y2\), got Tensor\[2, 5\]"),
+    ((IMAGE, [[0, 0, 1, 1]]), {}, TypeError, r"boxes must be a Tensor\[N, 4\].*got list"),
+    ((IMAGE, torch.zeros(1, 4, dtype=torch.bool)), {}, TypeError,
+     "boxes must hold real numbers, got Tensor"),
+    ((IMAGE, torch.tensor([[3.0, 0.0, 1.0, 2.0]])), {}, ValueError, "x0 <= x1 and y0 <= y1"),
+    ((IMAGE, BOXES), {"width": 0}, ValueError, "width must be positive, got 0"),
+    ((IMAGE, BOXES), {"width": 1.5}, TypeError, "width must be an int, got 1.5"),
+    ((torch.zeros(3, 4, 4, dtype=torch.uint8), BOXES), {}, TypeError,
+     "image must be a float tensor"),
+])
+def test_draw_boxes_bad_inputs(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        draw_boxes(*args, **kwargs)
 
 
 # ---------------------------------------------------------------- draw_keypoints
 
 
 def test_coco_skeleton_is_the_standard_one():
-    coco_1based = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8], [7, 9],
-                   [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7]]  # fmt: skip
+    coco_1based = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7],
+                   [6, 8], [7, 9], [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5],
+                   [4, 6], [5, 7]]  # fmt: skip
     assert [list(e) for e in COCO_SKELETON_0BASED] == [[a - 1, b - 1] for a, b in coco_1based]
 
 
@@ -211,7 +285,8 @@ def _keypoints_per_pixel(image, keypoints, skeleton, radius, colors, width):
     def dist_to_segment(px, py, a, b):
         ab = (b[0] - a[0], b[1] - a[1])
         l2 = ab[0] ** 2 + ab[1] ** 2
-        t = 0.0 if l2 == 0 else min(max(((px - a[0]) * ab[0] + (py - a[1]) * ab[1]) / l2, 0.0), 1.0)
+        along = ((px - a[0]) * ab[0] + (py - a[1]) * ab[1]) / l2 if l2 else 0.0
+        t = min(max(along, 0.0), 1.0)
         return math.hypot(px - a[0] - t * ab[0], py - a[1] - t * ab[1])
 
     kp = keypoints.tolist()
@@ -240,8 +315,10 @@ def _keypoints_per_pixel(image, keypoints, skeleton, radius, colors, width):
 def test_draw_keypoints_matches_per_pixel_loop(size, radius, width):
     h, w = size
     p = 2
-    kps = torch.rand(p, 17, 3, dtype=torch.float64) * torch.tensor([w, h, 1.0], dtype=torch.float64)
-    kps[..., :2] = kps[..., :2].mul(4).round().div(4)  # quarter pixels: no ties lost to rounding
+    scale = torch.tensor([w, h, 1.0], dtype=torch.float64)
+    kps = torch.rand(p, 17, 3, dtype=torch.float64) * scale
+    # quarter pixels: no ties lost to rounding
+    kps[..., :2] = kps[..., :2].mul(4).round().div(4)
     kps[..., 2] = torch.randint(0, 3, (p, 17)).double()
     image = torch.rand(3, h, w, dtype=torch.float64)
     colors = torch.rand(p, 3, dtype=torch.float64)
@@ -251,27 +328,38 @@ def test_draw_keypoints_matches_per_pixel_loop(size, radius, width):
 
 
 def test_draw_keypoints_device(device):
-    image = torch.rand(3, 16, 16)
-    kps = torch.cat([torch.rand(1, 17, 2) * 16, torch.full((1, 17, 1), 2.0)], dim=-1)
-    out = draw_keypoints(image.to(device), kps.to(device))
-    assert out.device.type == device.type
-    assert_close(out.cpu(), draw_keypoints(image, kps, colors=palette(1)))
+    # reference: the per-pixel loop, in float64 on the CPU
+    image = torch.rand(3, 16, 16, dtype=torch.float64)
+    kps = torch.cat([(torch.rand(1, 17, 2, dtype=torch.float64) * 64).round() / 4,
+                     torch.full((1, 17, 1), 2.0, dtype=torch.float64)], dim=-1)
+    out = draw_keypoints(image.float().to(device), kps.float().to(device))
+    assert out.device.type == device.type and out.dtype == torch.float32
+    expected = _keypoints_per_pixel(image, kps, COCO_SKELETON_0BASED, 1, palette(1).double(), 1)
+    assert_close(out.cpu().double(), expected, rtol=0, atol=1e-6)
 
 
-def test_draw_keypoints_bad_inputs():
-    image = torch.rand(3, 8, 8)
-    with pytest.raises(
-        ValueError, match=r"keypoints must be Tensor\[P, K, 3\].*Tensor\[1, 17, 2\]"
-    ):
-        draw_keypoints(image, torch.zeros(1, 17, 2))
-    with pytest.raises(ValueError, match=r"keypoints must be Tensor\[P, K, 3\].*Tensor\[17, 3\]"):
-        draw_keypoints(image, torch.zeros(17, 3))
-    with pytest.raises(
-        ValueError, match=r"skeleton must hold 0-based pairs of keypoint indices in \[0, 5\)"
-    ):
-        draw_keypoints(image, torch.zeros(1, 5, 3))  # the COCO skeleton needs 17 joints
-    with pytest.raises(ValueError, match="radius must be >= 0"):
-        draw_keypoints(image, torch.zeros(1, 17, 3), radius=-1)
+KEYPOINTS = torch.zeros(1, 17, 3)
+
+
+@pytest.mark.parametrize("args, kwargs, error, match", [
+    ((torch.zeros(1, 17, 2),), {}, ValueError,
+     r"keypoints must be Tensor\[P, K, 3\] \(x, y, visibility\), got Tensor\[1, 17, 2\]"),
+    ((torch.zeros(17, 3),), {}, ValueError,
+     r"keypoints must be Tensor\[P, K, 3\].*Tensor\[17, 3\]"),
+    ((KEYPOINTS.tolist(),), {}, TypeError, r"keypoints must be a Tensor\[P, K, 3\].*got list"),
+    ((KEYPOINTS.bool(),), {}, TypeError, "keypoints must hold real numbers"),
+    ((torch.zeros(1, 5, 3),), {}, ValueError,  # the COCO skeleton needs 17 joints
+     r"skeleton must hold 0-based pairs of keypoint indices in \[0, 5\)"),
+    ((KEYPOINTS,), {"skeleton": [(0.0, 1.0)]}, TypeError,
+     r"skeleton must be a list of 0-based \(k1, k2\) pairs of ints"),
+    ((KEYPOINTS,), {"skeleton": [(0, 1, 2)]}, ValueError, "skeleton must be a list of 0-based"),
+    ((KEYPOINTS,), {"skeleton": [(0, 1), (2,)]}, TypeError, "skeleton must be a list"),
+    ((KEYPOINTS,), {"radius": -1}, ValueError, "radius must be >= 0"),
+    ((KEYPOINTS,), {"width": "1"}, TypeError, "width must be a real number, got '1'"),
+])
+def test_draw_keypoints_bad_inputs(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        draw_keypoints(torch.rand(3, 8, 8), *args, **kwargs)
 
 
 # ---------------------------------------------------------------- panoptic, parts, uv
@@ -306,9 +394,11 @@ def test_panoptic_colors_without_categories_and_device(device):
     out = panoptic_colors(ids.to(device))
     assert out.device.type == device.type
     table = palette(6)
-    expected = torch.stack([torch.zeros(3), table[3], table[5], table[3]], dim=1).reshape(3, 2, 2)
-    assert_close(out.cpu(), expected)
-    assert_close(panoptic_colors(ids.to(device), {3: 1, 5: 6}).cpu()[:, 0, 1], CATEGORY_COLORS[1])
+    expected = torch.stack([torch.zeros(3), table[3], table[5], table[3]], dim=1)
+    assert_close(out.cpu(), expected.reshape(3, 2, 2))
+    named = panoptic_colors(ids.to(device), {3: 1, 5: 6})
+    assert named.device.type == device.type
+    assert_close(named.cpu()[:, 0, 1], CATEGORY_COLORS[1])
 
 
 def test_parts_and_uv_colors_hand_computed(device):
@@ -328,18 +418,34 @@ def test_parts_and_uv_colors_hand_computed(device):
     assert_close(uv_colors(uv, parts, background)[:, 0, 0].cpu(), torch.full((3,), 0.9))
 
 
-def test_panoptic_parts_uv_bad_inputs():
-    with pytest.raises(ValueError, match=r"segment_ids must be an integer Tensor\[H, W\]"):
-        panoptic_colors(torch.zeros(2, 2))
-    with pytest.raises(
-        ValueError, match=r"category_of_segment\[3\] must be a category id in \[0, 8\), got 9"
-    ):
-        panoptic_colors(torch.zeros(2, 2, dtype=torch.long), {3: 9})
-    with pytest.raises(ValueError, match=r"labels must lie in \[0, 4\)"):
-        parts_colors(torch.tensor([[0, 4]]), num_parts=3)
-    with pytest.raises(
-        ValueError, match=r"uv must be a float Tensor\[2, H, W\].*Tensor\[3, 2, 2\]"
-    ):
-        uv_colors(torch.zeros(3, 2, 2), torch.zeros(2, 2, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"parts must be Tensor\[2, 2\] like uv"):
-        uv_colors(torch.zeros(2, 2, 2), torch.zeros(3, 2, dtype=torch.long))
+IDS = torch.zeros(2, 2, dtype=torch.long)
+UV = torch.zeros(2, 2, 2)
+
+
+@pytest.mark.parametrize("fn, args, error, match", [
+    (panoptic_colors, (IDS.float(),), TypeError,
+     r"segment_ids must be an integer Tensor\[H, W\] \(int64, .*got Tensor\[2, 2\] float32"),
+    (panoptic_colors, (IDS[0],), ValueError,
+     r"segment_ids must be an integer Tensor\[H, W\], got Tensor\[2\] int64"),
+    (panoptic_colors, (IDS, {3: 9}), ValueError,
+     r"category_of_segment\[3\] must be a category id in \[0, 8\), got 9"),
+    (panoptic_colors, (IDS, {3: 1.0}), TypeError,
+     r"category_of_segment\[3\] must be an int category id, got 1.0"),
+    (panoptic_colors, (IDS, [(3, 1)]), TypeError, "category_of_segment must be a dict"),
+    (panoptic_colors, (IDS, None, (4,), torch.ones(8, 3, dtype=torch.long)), TypeError,
+     r"category_colors must be a float Tensor\[K, 3\]"),
+    (parts_colors, (torch.tensor([[0, 4]]), 3), ValueError, r"labels must lie in \[0, 4\)"),
+    (parts_colors, (IDS, 0), ValueError, "num_parts must be positive, got 0"),
+    (uv_colors, (torch.zeros(3, 2, 2), IDS), ValueError,
+     r"uv must be a float Tensor\[2, H, W\], got Tensor\[3, 2, 2\] float32"),
+    (uv_colors, (UV.long(), IDS), TypeError,
+     r"uv must be a float Tensor\[2, H, W\] \(float16, .*got Tensor\[2, 2, 2\] int64"),
+    (uv_colors, (UV, torch.zeros(3, 2, dtype=torch.long)), ValueError,
+     r"parts must be Tensor\[2, 2\] like uv, got Tensor\[3, 2\] int64"),
+    (uv_colors, (UV, IDS.float()), TypeError, r"parts must be an integer Tensor\[2, 2\] like uv"),
+    (uv_colors, (UV, IDS, torch.zeros(3, 3, 3)), ValueError,
+     r"background must be Tensor\[3, 2, 2\], got Tensor\[3, 3, 3\] float32"),
+])
+def test_panoptic_parts_uv_bad_inputs(fn, args, error, match):
+    with pytest.raises(error, match=match):
+        fn(*args)

@@ -1,4 +1,5 @@
-"""Tests for coursekit/viz/widgets.py: the pure drawing functions and the widgets' callbacks (no browser)."""
+"""Tests for coursekit/viz/widgets.py: the pure drawing functions and the widgets' callbacks
+(no browser)."""
 
 import numpy as np
 import pytest
@@ -23,7 +24,8 @@ from coursekit.viz.widgets import (
 
 X = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
 ONES = torch.ones(3, 3)
-# the lecture's 2x2 input, a 3x3 filter of ones, stride 2: copies at (0,0), (0,2), (2,0), (2,2), summed
+# the lecture's 2x2 input, a 3x3 filter of ones, stride 2: copies at (0,0), (0,2), (2,0), (2,2),
+# summed
 HAND_FULL = torch.tensor([[1, 1, 3, 2, 2],
                           [1, 1, 3, 2, 2],
                           [4, 4, 10, 6, 6],
@@ -73,16 +75,19 @@ def test_draw_receptive_field_hand_case():
 
 
 def test_draw_receptive_field_of_a_strided_model_aligns_the_output():
-    model = nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2), nn.Conv2d(1, 1, 3))  # size 1+2+2*2 = 8, jump 2
+    # size 1 + 2 + 2 * 2 = 8, jump 2
+    model = nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2), nn.Conv2d(1, 1, 3))
     fig = draw_receptive_field(model, 1, 2, input_size=12)
     geometry = receptive_field_of(model)
     assert (geometry["size"], geometry["jump"], geometry["start"]) == (8, 2, 4.0)
     assert "output 3×3" in fig.axes[1].get_title()  # 12 -> 10 -> 5 -> 3
-    # output pixel 0 is centred over input position start - 0.5 = 3.5, each output pixel is 2 input pixels wide
+    # output pixel 0 is centred over input position start - 0.5 = 3.5, each output pixel is
+    # 2 input pixels wide
     assert fig.axes[1].images[0].get_extent() == [2.5, 8.5, 8.5, 2.5]
     lit = np.abs(_image(fig.axes[0]) - 0.15).sum(-1) > 1e-6
     rows, cols = np.nonzero(lit)
-    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (2, 9, 4, 11)  # 8x8 around (2 + 2*1, 4 + 2*2) + 3.5
+    # 8x8 around (2 + 2*1, 4 + 2*2) + 3.5
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (2, 9, 4, 11)
 
 
 def test_draw_receptive_field_with_an_image_and_a_prefix():
@@ -93,12 +98,24 @@ def test_draw_receptive_field_with_an_image_and_a_prefix():
 
 
 @pytest.mark.parametrize("args, kwargs, error, match", [
-    ((2, 16, 0), {"input_size": 16}, ValueError, r"\(out_y, out_x\) must lie in the 16x16 output, got \(16, 0\)"),
+    ((2, 16, 0), {"input_size": 16}, ValueError,
+     r"\(out_y, out_x\) must lie in the 16x16 output, got \(16, 0\)"),
+    ((2, 1.0, 0), {"input_size": 16}, TypeError,
+     r"out_y must be an int \(an output pixel\), got 1.0"),
     (("deep", 0, 0), {}, TypeError, "model_or_depth must be an nn.Module or an int, got str"),
-    ((2, 0, 0), {"depth": 0}, ValueError, "depth must be a positive int, got 0"),
-    ((2, 0, 0), {"image": torch.rand(1, 8, 8)}, ValueError, r"image must be Tensor\[3, H, W\] or None, got Tensor\[1, 8, 8\]"),
-    ((nn.Sequential(nn.Conv2d(1, 1, 3)), 0, 0), {"depth": 2}, ValueError, r"depth must be an int in \[1, 1\]"),
-])  # fmt: skip
+    ((2, 0, 0), {"depth": 0}, ValueError, "depth must be positive, got 0"),
+    ((2, 0, 0), {"depth": 2.0}, TypeError, "depth must be an int, got 2.0"),
+    ((2, 0, 0), {"input_size": (16, 0)}, ValueError, r"input_size must be positive, got \(16, 0\)"),
+    ((2, 0, 0), {"input_size": "16"}, TypeError, "input_size must be an int or a pair of ints"),
+    ((2, 0, 0), {"image": torch.rand(1, 8, 8)}, ValueError,
+     r"image must be Tensor\[3, H, W\] or None, got Tensor\[1, 8, 8\] float32"),
+    ((2, 0, 0), {"image": np.zeros((3, 8, 8))}, TypeError,
+     r"image must be a float Tensor\[3, H, W\] or None, got ndarray"),
+    ((nn.Sequential(nn.Conv2d(1, 1, 3)), 0, 0), {"depth": 2}, ValueError,
+     r"depth must be an int in \[1, 1\]"),
+    ((nn.Sequential(nn.Conv2d(1, 1, 3)), 0, 0), {"depth": "1"}, TypeError,
+     r"depth must be an int in \[1, 1\] .*got '1'"),
+])
 def test_draw_receptive_field_bad_input(args, kwargs, error, match):
     with pytest.raises(error, match=match):
         draw_receptive_field(*args, **kwargs)
@@ -106,7 +123,8 @@ def test_draw_receptive_field_bad_input(args, kwargs, error, match):
 
 def test_draw_receptive_field_depth_replaces_the_int():
     fig = draw_receptive_field(2, 8, 8, depth=3, input_size=16)
-    assert "receptive field 7×7" in fig.axes[0].get_title() and "after 3 layers" in fig.axes[1].get_title()
+    assert "receptive field 7×7" in fig.axes[0].get_title()
+    assert "after 3 layers" in fig.axes[1].get_title()
 
 
 def test_draw_receptive_field_device(device):
@@ -146,6 +164,21 @@ def test_receptive_field_widget_bad_max_depth():
     pytest.importorskip("ipywidgets")
     with pytest.raises(ValueError, match="max_depth must be an int >= model_or_depth=4, got 2"):
         receptive_field_widget(4, max_depth=2)
+    with pytest.raises(TypeError, match="max_depth must be an int >= model_or_depth=4, got 6.0"):
+        receptive_field_widget(4, max_depth=6.0)
+
+
+@pytest.mark.parametrize("fn, args, error, match", [
+    (conv_stack, (0,), ValueError, "depth must be positive, got 0"),
+    (conv_stack, (2, 4), ValueError, "kernel_size must be a positive odd int, got 4"),
+    (conv_stack, (2, 3.0), TypeError, "kernel_size must be an int, got 3.0"),
+    (spatial_prefix, ("net",), TypeError, "model must be an nn.Module, got str"),
+    (spatial_prefix, (PatchClassifier(num_layers=2), 4), ValueError,
+     r"depth must be an int in \[1, 3\]"),
+])
+def test_conv_stack_and_prefix_bad_input(fn, args, error, match):
+    with pytest.raises(error, match=match):
+        fn(*args)
 
 
 # ---------------------------------------------------------------- transposed convolution
@@ -154,7 +187,8 @@ def test_receptive_field_widget_bad_max_depth():
 def test_transposed_conv_steps_hand_case():
     fig = draw_transposed_conv_steps(X, ONES, 2)
     assert len(fig.axes) == 8  # 2 rows x 4 input pixels
-    assert_close(torch.from_numpy(_image(fig.axes[7])), HAND_FULL)  # bottom right: the sum of all copies
+    # bottom right: the sum of all copies
+    assert_close(torch.from_numpy(_image(fig.axes[7])), HAND_FULL)
     alone = np.zeros((5, 5))
     alone[2:5, 0:3] = 3.0  # copy 3: x[1, 0] = 3 times the filter, placed at (1 * 2, 0 * 2)
     np.testing.assert_array_equal(_image(fig.axes[2]), alone)
@@ -162,7 +196,8 @@ def test_transposed_conv_steps_hand_case():
     assert (box.get_x(), box.get_y(), box.get_width(), box.get_height()) == (-0.5, 1.5, 3, 3)
 
 
-@pytest.mark.parametrize("stride, shape, kernel", [(1, (3, 2), (2, 2)), (2, (2, 3), (3, 3)), (3, (2, 2), (2, 4))])
+@pytest.mark.parametrize("stride, shape, kernel",
+                         [(1, (3, 2), (2, 2)), (2, (2, 3), (3, 3)), (3, (2, 2), (2, 4))])
 def test_transposed_conv_step_matches_torch(stride, shape, kernel):
     x = torch.randn(*shape, dtype=torch.float64)
     weight = torch.randn(*kernel, dtype=torch.float64)
@@ -182,14 +217,20 @@ def test_transposed_conv_step_panels_and_titles():
     assert_close(torch.from_numpy(_image(fig.axes[3])), partial)
 
 
-@pytest.mark.parametrize("args, match", [
-    ((torch.ones(2, 2, 2), ONES, 2, 1), r"x must be Tensor\[H, W\] or Tensor\[1, 1, H, W\] \(one channel\), got Tensor\[2, 2, 2\]"),
-    ((X, torch.ones(2, 1, 3, 3), 2, 1), r"weight must be Tensor\[kH, kW\]"),
-    ((X, ONES, 0, 1), "stride must be a positive int, got 0"),
-    ((X, ONES, 2, 5), r"step must be an int in \[1, 4\] \(one per input pixel\), got 5"),
-])  # fmt: skip
-def test_transposed_conv_bad_input(args, match):
-    with pytest.raises(ValueError, match=match):
+@pytest.mark.parametrize("args, error, match", [
+    ((torch.ones(2, 2, 2), ONES, 2, 1), ValueError,
+     r"x must be Tensor\[H, W\] or Tensor\[1, 1, H, W\] \(one channel\), "
+     r"got Tensor\[2, 2, 2\] float32"),
+    (([[1.0]], ONES, 2, 1), TypeError, r"x must be a real Tensor\[H, W\] .*got list"),
+    ((X, torch.ones(2, 1, 3, 3), 2, 1), ValueError, r"weight must be Tensor\[kH, kW\]"),
+    ((X, ONES, 0, 1), ValueError, "stride must be positive, got 0"),
+    ((X, ONES, 2.0, 1), TypeError, "stride must be an int, got 2.0"),
+    ((X, ONES, 2, 5), ValueError,
+     r"step must be an int in \[1, 4\] \(one per input pixel\), got 5"),
+    ((X, ONES, 2, 1.0), TypeError, r"step must be an int in \[1, 4\] .*got 1.0"),
+])
+def test_transposed_conv_bad_input(args, error, match):
+    with pytest.raises(error, match=match):
         draw_transposed_conv_step(*args)
 
 
@@ -216,3 +257,9 @@ def test_figures_show_themselves_as_png_without_pyplot():
     np.testing.assert_array_equal(_image(fig.axes[1]), 2 * X.numpy())
     with pytest.raises(ValueError, match=r"titles must have one entry per grid \(2\), got 1"):
         draw_number_grids([X, X], ["x"])
+    with pytest.raises(ValueError, match="grids must be a non-empty list"):
+        draw_number_grids([])
+    with pytest.raises(TypeError, match="grids must be a non-empty list of Tensor.*got Tensor"):
+        draw_number_grids(X)
+    with pytest.raises(TypeError, match="titles must be None or a list .*got str"):
+        draw_number_grids([X, X], "xy")
