@@ -1,0 +1,37 @@
+"""Detection + tracking in video (lecture: *Spatio-temporal detection and tracking*).
+
+* ``BoxKalmanFilter``, ``kalman_predict``, ``kalman_update``, ``box_to_measurement``,
+  ``measurement_to_box`` — SORT's constant-velocity Kalman filter on boxes (kalman.py)
+* ``Tracker``, ``match_boxes`` — SORT: predict, Hungarian matching on IoU, update,
+  birth and death of tracks (tracker.py)
+* ``mot_metrics`` — MOTA, MOTP, IDF1, identity switches, ... as py-motmetrics (metrics.py)
+* ``to_mot_lines``, ``from_mot_lines`` — MOTChallenge text files (motchallenge.py)
+
+A frame's tracks are ``(ids: int64 Tensor[K], boxes: Tensor[K, 4])``, boxes
+``(x1, y1, x2, y2)``; a sequence is a list with one such pair per frame.
+"""
+
+from coursekit.tracking.kalman import (
+    BoxKalmanFilter,
+    box_to_measurement,
+    kalman_predict,
+    kalman_update,
+    measurement_to_box,
+)
+from coursekit.tracking.metrics import check_frames, mot_metrics
+from coursekit.tracking.motchallenge import from_mot_lines, to_mot_lines
+from coursekit.tracking.tracker import Tracker, match_boxes
+
+__all__ = [
+    "BoxKalmanFilter",
+    "Tracker",
+    "box_to_measurement",
+    "check_frames",
+    "from_mot_lines",
+    "kalman_predict",
+    "kalman_update",
+    "match_boxes",
+    "measurement_to_box",
+    "mot_metrics",
+    "to_mot_lines",
+]
