@@ -1,0 +1,142 @@
+"""SAM's loss: focal (= torchvision's) + dice, 20:1, best of 3 masks, IoU MSE."""
+
+import math
+
+import pytest
+import torch
+import torchvision.ops as tv
+from torch.testing import assert_close
+
+from coursekit.sam import dice_loss, mask_iou, sam_loss, sigmoid_focal_loss
+
+LN2 = math.log(2)
+
+
+def test_focal_hand_computed():
+    x = torch.zeros(2)
+    t = torch.tensor([1.0, 0.0])
+    # p = 0.5: BCE = ln 2, (1 - p_t)^2 = 1/4, alpha_t = 0.25 for a positive, 0.75 for a negative
+    assert_close(sigmoid_focal_loss(x, t), torch.tensor([0.25 * 0.25 * LN2, 0.75 * 0.25 * LN2]))
+    assert_close(sigmoid_focal_loss(x, t, alpha=-1, gamma=0), torch.tensor([LN2, LN2]))
+
+
+@pytest.mark.parametrize("alpha, gamma", [(0.25, 2.0), (-1.0, 0.0), (0.5, 1.5)])
+@pytest.mark.parametrize("shape", [(7,), (2, 3, 5, 4)])
+def test_focal_matches_torchvision(alpha, gamma, shape, device):
+    x = torch.randn(*shape, dtype=torch.float64, device=device) * 3
+    t = torch.rand(*shape, dtype=torch.float64, device=device).round()
+    assert_close(sigmoid_focal_loss(x, t, alpha, gamma),
+                 tv.sigmoid_focal_loss(x, t, alpha, gamma, reduction="none"), rtol=0, atol=1e-12)
+
+
+def test_dice_hand_computed():
+    assert_close(dice_loss(torch.zeros(1, 1), torch.ones(1, 1)),
+                 torch.tensor(0.2))  # 1 - (2 * 0.5 + 1) / (0.5 + 1 + 1)
+    assert_close(dice_loss(torch.zeros(2, 2), torch.zeros(2, 2)),
+                 torch.tensor(2 / 3))  # 1 - 1 / (4 * 0.5 + 1)
+    assert dice_loss(torch.full((3, 3), 30.0), torch.ones(3, 3)) < 1e-6  # confident and right
+
+
+def test_dice_random_against_formula():
+    x = torch.randn(4, 3, 6, 5, dtype=torch.float64)
+    t = torch.rand(4, 3, 6, 5, dtype=torch.float64).round()
+    p = torch.sigmoid(x)
+    expected = torch.stack([torch.stack([
+        1 - (2 * (p[b, c] * t[b, c]).sum() + 1) / (p[b, c].sum() + t[b, c].sum() + 1)
+        for c in range(3)]) for b in range(4)])
+    assert_close(dice_loss(x, t), expected, rtol=0, atol=1e-12)
+
+
+def test_mask_iou_hand_computed():
+    a = torch.tensor([[True, True, False, False]])
+    b = torch.tensor([[True, False, True, False]])
+    assert_close(mask_iou(a, b), torch.tensor(1 / 3))
+    empty = torch.zeros(1, 4, dtype=torch.bool)
+    assert_close(mask_iou(empty, empty), torch.tensor(1.0))
+
+
+def test_sam_loss_hand_computed():
+    gt = torch.tensor([[[True, False]]])  # B = 1, a 1 x 2 image
+    logits = torch.tensor([[[[10.0, -10.0]], [[0.0, 0.0]], [[-10.0, 10.0]]]],
+                          dtype=torch.float64, requires_grad=True)  # right, unsure, wrong
+    iou_pred = torch.full((1, 3), 0.5, dtype=torch.float64, requires_grad=True)
+    out = sam_loss(logits, iou_pred, gt)
+    assert out.best.tolist() == [0]
+    # mask 1 (logits 0): focal mean (0.25 + 0.75) * 0.25 * ln 2 / 2, dice 1 - 2/3
+    unsure = 20 * (0.25 * 0.25 * LN2 + 0.75 * 0.25 * LN2) / 2 + 1 / 3
+    per_mask = 20 * sigmoid_focal_loss(logits[0], gt.expand(3, 1, 2).double()).mean((-2, -1))
+    per_mask = per_mask + dice_loss(logits[0], gt.expand(3, 1, 2).double())
+    assert_close(per_mask[1], torch.tensor(unsure, dtype=torch.float64))
+    assert_close(out.mask_loss, per_mask[0])  # the minimum
+    # real IoUs (logits > 0): 1, 0 (empty vs one pixel), 0 -> ((0.5)^2 * 3) / 3
+    assert_close(out.iou_loss, torch.tensor(0.25, dtype=torch.float64))
+    assert_close(out.loss, out.mask_loss + out.iou_loss)
+    out.loss.backward()
+    assert logits.grad[0, 0].abs().sum() > 0
+    assert (logits.grad[0, 1:] == 0).all()  # only the best mask is trained
+    assert_close(iou_pred.grad, torch.tensor([[-1 / 3, 1 / 3, 1 / 3]], dtype=torch.float64))
+
+
+def test_sam_loss_random_against_reference(device):
+    """The loss rebuilt from torchvision's focal loss and an explicit min, float64."""
+    B, C, H, W = 4, 3, 8, 6
+    logits = torch.randn(B, C, H, W, dtype=torch.float64, device=device) * 2
+    iou_pred = torch.rand(B, C, dtype=torch.float64, device=device)
+    gt = torch.rand(B, H, W, device=device) > 0.6
+    out = sam_loss(logits, iou_pred, gt, focal_weight=20.0, dice_weight=1.0)
+    t = gt[:, None].expand(B, C, H, W).double()
+    focal = tv.sigmoid_focal_loss(logits, t, reduction="none").mean((-2, -1))
+    p = torch.sigmoid(logits)
+    dice = 1 - (2 * (p * t).sum((-2, -1)) + 1) / (p.sum((-2, -1)) + t.sum((-2, -1)) + 1)
+    per = 20 * focal + dice
+    assert_close(out.mask_loss, per.min(dim=1).values.mean(), rtol=0, atol=1e-12)
+    assert out.best.tolist() == per.argmin(dim=1).tolist()
+    pred = logits > 0
+    inter = (pred & gt[:, None]).sum((-2, -1)).double()
+    union = (pred | gt[:, None]).sum((-2, -1)).double()
+    assert_close(out.iou_loss, ((iou_pred - inter / union) ** 2).mean(), rtol=0, atol=1e-12)
+
+
+def test_sam_loss_reduced_precision_and_single_mask():
+    """bfloat16 in, float32 inside, bfloat16 out (as torch does); C = 1 (multimask off)."""
+    logits = torch.randn(2, 1, 5, 5).to(torch.bfloat16)
+    iou = torch.rand(2, 1).to(torch.bfloat16)
+    gt = torch.rand(2, 5, 5) > 0.5
+    out = sam_loss(logits, iou, gt)
+    assert out.loss.dtype == torch.bfloat16 and out.best.tolist() == [0, 0]
+    ref = sam_loss(logits.float(), iou.float(), gt)
+    assert_close(out.loss, ref.loss.to(torch.bfloat16), rtol=0, atol=0)
+
+
+def test_gradcheck():
+    logits = torch.randn(2, 3, 3, 4, dtype=torch.float64, requires_grad=True)
+    iou_pred = torch.rand(2, 3, dtype=torch.float64, requires_grad=True)
+    gt = torch.rand(2, 3, 4) > 0.5
+    assert torch.autograd.gradcheck(lambda x, i: sam_loss(x, i, gt).loss, (logits, iou_pred))
+    t = torch.rand(3, 3, 4, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda x: sigmoid_focal_loss(x, t), (logits[0].detach()
+                                                                        .requires_grad_(),))
+    assert torch.autograd.gradcheck(lambda x: dice_loss(x, t), (logits[0].detach()
+                                                               .requires_grad_(),))
+
+
+def test_bad_inputs():
+    x, iou, gt = torch.zeros(2, 3, 4, 4), torch.zeros(2, 3), torch.zeros(2, 4, 4, dtype=torch.bool)
+    with pytest.raises(TypeError, match="gt_masks must be a bool"):
+        sam_loss(x, iou, gt.float())
+    with pytest.raises(ValueError, match=r"gt_masks must be Tensor\[2, 4, 4\].*Tensor\[2, 4, 5\]"):
+        sam_loss(x, iou, torch.zeros(2, 4, 5, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"iou_predictions must be Tensor\[2, 3\]"):
+        sam_loss(x, iou[:, :1], gt)
+    with pytest.raises(ValueError, match=r"mask_logits must be Tensor\[B, C, H, W\]"):
+        sam_loss(x[0], iou, gt)
+    with pytest.raises(TypeError, match="mask_logits must be a floating-point"):
+        sam_loss(x.long(), iou, gt)
+    with pytest.raises(TypeError, match="focal_weight must be a real number"):
+        sam_loss(x, iou, gt, focal_weight="20")
+    with pytest.raises(ValueError, match="targets must have the shape of inputs"):
+        sigmoid_focal_loss(torch.zeros(3), torch.zeros(4))
+    with pytest.raises(ValueError, match="targets must have the shape of mask_logits"):
+        dice_loss(torch.zeros(3, 3), torch.zeros(3, 4))
+    with pytest.raises(TypeError, match="masks must be a bool"):
+        mask_iou(torch.zeros(2, 2), torch.zeros(2, 2, dtype=torch.bool))
