@@ -1,12 +1,17 @@
-"""The lesson 02 graders: pass our implementations, fail wrong ones with a useful hint."""
+"""The lesson 02 graders: pass correct answers, fail wrong ones with a useful hint."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from coursekit.exercises.upsampling import (
     check_bilinear_upsample,
+    check_checkerboard_prediction,
     check_conv_transpose2d,
     check_nearest_upsample,
+    check_nearest_weight,
+    check_overlap_counts,
+    overlap_counts_reference,
 )
 from coursekit.upsampling import (
     bed_of_nails_upsample,
@@ -18,9 +23,9 @@ from coursekit.upsampling import (
 )
 
 
-def verdict(capsys, check, fn):
+def verdict(capsys, check, *args):
     """Run a check; return (result, the printed line) and make sure it printed exactly one line."""
-    result = check(fn)
+    result = check(*args)
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1, lines
     return result, lines[0]
@@ -169,3 +174,167 @@ def test_conv_transpose_wrong_shape_and_exception(capsys):
     ok, line = verdict(capsys, check_conv_transpose2d,
                        lambda x, weight, stride=1: F.conv2d(x, weight, stride=stride))
     assert ok is False and "your function raised RuntimeError" in line
+
+
+# ------------------------------------------------------------- nearest as a transposed conv
+def nearest_weight(channels, scale_factor):
+    weight = torch.zeros(channels, channels, scale_factor, scale_factor)
+    weight[range(channels), range(channels)] = 1.0
+    return weight
+
+
+def test_nearest_weight_accepts_the_diagonal_block_filter(capsys):
+    ok, line = verdict(capsys, check_nearest_weight, nearest_weight)
+    assert ok is True
+    assert line == ("✅ correct: conv_transpose2d with your weight and stride s is nearest "
+                    "upsampling (3 cases)")
+    # float64 or integer-valued float16 weights are fine too
+    ok, _ = verdict(capsys, check_nearest_weight,
+                    lambda c, s: nearest_weight(c, s).to(torch.float16))
+    assert ok is True
+
+
+def test_nearest_weight_spots_mixed_channels(capsys):
+    ok, line = verdict(capsys, check_nearest_weight, lambda c, s: torch.ones(c, c, s, s))
+    assert ok is False
+    assert line.startswith("❌ channels=3, scale_factor=2: conv_transpose2d(x, your weight, "
+                           "stride=2) gives values differ")
+    assert "hint: every output channel sums all input channels" in line
+
+
+def test_nearest_weight_spots_average_bed_of_nails_and_wrong_size(capsys):
+    ok, line = verdict(capsys, check_nearest_weight, lambda c, s: nearest_weight(c, s) / s**2)
+    assert ok is False and "hint: every output pixel receives exactly one copy" in line
+
+    def nails(c, s):
+        weight = torch.zeros(c, c, s, s)
+        weight[range(c), range(c), 0, 0] = 1.0
+        return weight
+
+    ok, line = verdict(capsys, check_nearest_weight, nails)
+    assert ok is False and "hint: that is bed of nails" in line
+    ok, line = verdict(capsys, check_nearest_weight, lambda c, s: nearest_weight(c, s + 1))
+    assert ok is False
+    assert "wrong shape (got Tensor[2, 1, 7, 9], expected Tensor[2, 1, 6, 8])" in line
+    assert "hint: with stride s and a k×k filter the output has (H - 1) * s + k rows" in line
+
+
+def test_nearest_weight_spots_bad_layouts_and_errors(capsys):
+    ok, line = verdict(capsys, check_nearest_weight, lambda c, s: torch.ones(s, s))
+    assert ok is False
+    assert "the weight must be Tensor[C_in, C_out, kH, kW] = Tensor[1, 1, kH, kW], " \
+           "got Tensor[2, 2] float32" in line
+    ok, line = verdict(capsys, check_nearest_weight,
+                       lambda c, s: nearest_weight(c, s).long())
+    assert ok is False and "the weight must be a float tensor, got Tensor[1, 1, 2, 2] int64" in line
+    ok, line = verdict(capsys, check_nearest_weight, lambda c, s: None)
+    assert ok is False and "your function returned None (is the `return` missing?)" in line
+    ok, line = verdict(capsys, check_nearest_weight, lambda c, s: [[1.0]])
+    assert ok is False and "your function returned list, expected the weight Tensor" in line
+    ok, line = verdict(capsys, check_nearest_weight, not_implemented)
+    assert ok is False and "not implemented yet" in line
+
+
+def test_nearest_weight_generic_hint(capsys):
+    ok, line = verdict(capsys, check_nearest_weight, lambda c, s: nearest_weight(c, s).flip(-1) * 2)
+    assert ok is False and "hint: each input pixel should become an s×s block" in line
+
+
+# ---------------------------------------------------------------------------- overlap counts
+def counts_by_loop(kernel_size, stride, length):
+    counts = [0] * ((length - 1) * stride + kernel_size)
+    for i in range(length):
+        for t in range(kernel_size):
+            counts[i * stride + t] += 1
+    return counts  # a list is accepted too
+
+
+def test_overlap_counts_accepts_a_loop_and_the_reference(capsys):
+    ok, line = verdict(capsys, check_overlap_counts, counts_by_loop)
+    assert ok is True
+    assert line == "✅ correct: overlap counts match a transposed convolution of ones on 6 cases"
+    ok, _ = verdict(capsys, check_overlap_counts, overlap_counts_reference)
+    assert ok is True
+
+
+def test_overlap_counts_by_hand():
+    # k = 3, s = 2, 3 inputs: copies at 0-2, 2-4, 4-6 -> 1 1 2 1 2 1 1
+    assert overlap_counts_reference(3, 2, 3).tolist() == [1, 1, 2, 1, 2, 1, 1]
+    assert overlap_counts_reference(4, 2, 3).tolist() == [1, 1, 2, 2, 2, 2, 1, 1]
+
+
+def test_overlap_counts_spots_constant_and_no_overlap(capsys):
+    ok, line = verdict(capsys, check_overlap_counts,
+                       lambda k, s, n: torch.full(((n - 1) * s + k,), -(-k // s)))
+    assert ok is False
+    assert line.startswith("❌ kernel_size=3, stride=2, length=5: got [2, 2, 2, 2, 2, 2, 2, 2, 2, "
+                           "2, 2], which is not right")
+    assert "hint: not every position receives the same number of copies" in line
+    ok, line = verdict(capsys, check_overlap_counts,
+                       lambda k, s, n: (torch.tensor(counts_by_loop(k, s, n)) > 0).float())
+    assert ok is False and "hint: copies can overlap" in line
+
+
+def test_overlap_counts_spots_length_shift_and_junk(capsys):
+    ok, line = verdict(capsys, check_overlap_counts,
+                       lambda k, s, n: torch.ones(n * s + k))
+    assert ok is False and "got 13 counts, expected 11" in line
+    assert "hint: a transposed convolution without padding has (length - 1) * stride" in line
+    ok, line = verdict(capsys, check_overlap_counts,
+                       lambda k, s, n: counts_by_loop(k, s, n)[1:] + [0])
+    assert ok is False and "hint: copy i covers output positions i * stride" in line
+    ok, line = verdict(capsys, check_overlap_counts, lambda k, s, n: "many")
+    assert ok is False and "expected a 1-D tensor of counts" in line
+
+
+# ------------------------------------------------------------------ checkerboard prediction
+def constant_outputs():
+    flat = torch.ones(1, 1, 8, 8, dtype=torch.float64)
+
+    def ones(k):
+        return torch.ones(1, 1, k, k, dtype=torch.float64)
+
+    return {"k=3/s=2": F.conv_transpose2d(flat, ones(3), stride=2, padding=1, output_padding=1),
+            "k=4/s=2": F.conv_transpose2d(flat, ones(4), stride=2, padding=1),
+            "resize+conv": F.conv2d(F.interpolate(flat, scale_factor=2), ones(3), padding=1)}
+
+
+def test_checkerboard_prediction_right(capsys):
+    ok, line = verdict(capsys, check_checkerboard_prediction, ("k=3/s=2", 2), constant_outputs())
+    assert ok is True
+    assert line == ("✅ correct: 'k=3/s=2' is the checkerboard ((max - min) / mean = 1.33 inside),"
+                    " period 2: its copies overlap unevenly")
+    # a function, another spelling of the name, a float period
+    ok, _ = verdict(capsys, check_checkerboard_prediction, lambda: ("K = 3, s = 2", 2.0),
+                    constant_outputs())
+    assert ok is True
+
+
+def test_checkerboard_prediction_wrong_name_or_period(capsys):
+    ok, line = verdict(capsys, check_checkerboard_prediction, ("k=4/s=2", 2), constant_outputs())
+    assert ok is False
+    assert line.startswith("❌ you predicted 'k=4/s=2', but it is uniform inside; measured "
+                           "checkerboard: k=3/s=2 (period 2)")
+    assert "they are the same everywhere only when the stride divides the kernel size" in line
+    ok, line = verdict(capsys, check_checkerboard_prediction, ("k=3/s=2", 3), constant_outputs())
+    assert ok is False
+    assert "'k=3/s=2' is right, but its pattern repeats every 2 pixels, not 3" in line
+    ok, line = verdict(capsys, check_checkerboard_prediction, ("bilinear", 2), constant_outputs())
+    assert ok is False and "'bilinear' is not one of 'k=3/s=2', 'k=4/s=2', 'resize+conv'" in line
+
+
+def test_checkerboard_period_follows_the_stride(capsys):
+    flat = torch.ones(1, 1, 8, 8, dtype=torch.float64)
+    outputs = {"k=5/s=3": F.conv_transpose2d(flat, torch.ones(1, 1, 5, 5, dtype=torch.float64),
+                                             stride=3)}
+    ok, line = verdict(capsys, check_checkerboard_prediction, ("k=5/s=3", 3), outputs)
+    assert ok is True and "period 3" in line
+
+
+def test_checkerboard_prediction_stub_junk_and_bad_outputs(capsys):
+    ok, line = verdict(capsys, check_checkerboard_prediction, not_implemented, constant_outputs())
+    assert ok is False and "not implemented yet" in line
+    ok, line = verdict(capsys, check_checkerboard_prediction, "k=3/s=2", constant_outputs())
+    assert ok is False and "expected a pair (name, period), got str" in line
+    with pytest.raises(TypeError, match="outputs must be a non-empty dict"):
+        check_checkerboard_prediction(("a", 2), {})
