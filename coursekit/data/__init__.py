@@ -1,6 +1,9 @@
 """The course's data: ShapesWorld scenes (``shapesworld``) and their COCO export (``coco``).
 
-``from coursekit.data import render_scene, render_batch, CATEGORIES`` is the usual entry.
+``from coursekit.data import render_scene, render_batch, CATEGORIES`` is the usual entry;
+``render_batch(seeds, difficulty="hard")`` gives cluttered, occluded, textured, noisy scenes
+with the same fields. ``KEYPOINT_NAMES`` and ``SKELETON`` are ``coursekit.pose``'s COCO
+schema (the same objects).
 """
 
 from coursekit.data.shapesworld import (

@@ -4,7 +4,8 @@ Category ids: COCO ids start at 1, so ``category_id = id + 1`` where ``id`` is t
 of ``shapesworld.CATEGORIES`` (sky 1 ... wall 4, circle 5, square 6, triangle 7,
 person 8).
 The instances file lists the 4 thing categories; the person category carries the 17
-keypoint names and the skeleton. Masks are run-length encoded by our own encoder
+keypoint names and the skeleton (``coursekit.pose.coco_keypoints``, the course's one copy
+of the COCO schema). Masks are run-length encoded by our own encoder
 (``encode_rle``: column-major, runs starting with zeros, as pycocotools does; optionally
 compressed into COCO's string form). Crowds are annotated ``iscrowd = 1``.
 
@@ -26,7 +27,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from coursekit.data.shapesworld import CATEGORIES, KEYPOINT_NAMES, SKELETON, Scene, SceneBatch
+from coursekit.data.shapesworld import CATEGORIES, Scene, SceneBatch
+from coursekit.pose.coco_keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
 from coursekit.validators import describe, positive_int, require_tensor
 
 STUFF_SEGMENT_OFFSET = 1000
@@ -156,7 +158,8 @@ def coco_categories(things_only: bool = True) -> list[dict]:
         entry = {"id": c["id"] + 1, "name": c["name"], "supercategory": supercategory,
                  "isthing": c["isthing"]}
         if c["name"] == "person":
-            entry.update(keypoints=list(KEYPOINT_NAMES), skeleton=[list(p) for p in SKELETON])
+            entry.update(keypoints=list(COCO_KEYPOINT_NAMES),
+                         skeleton=[list(p) for p in COCO_SKELETON])
         cats.append(entry)
     return cats
 

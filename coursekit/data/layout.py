@@ -13,6 +13,14 @@ flat ground, so a ground pixel at row ``y`` lies at depth ``CAM_HEIGHT * size / 
 ground at its lowest row ``y_base``; its pixel size shrinks with that depth. Its depth is
 ``0.97 *`` the least stuff depth over its bounding box, so things are always in front of
 the stuff they overlap.
+
+The hard setting (``hard=True``) draws a second, independent stream of numbers per seed
+(``hard_uniforms``) and changes the layout only through it: things are smaller (each scaled
+by ``HARD_SCALE``), many stand next to an earlier thing so that they overlap
+(``HARD_P_CLUSTER``), each carries a stripe or checker texture, and the scene gets a lighting
+gain and gradient and per-pixel sensor noise (applied in ``shapesworld.render_batch``). The
+first stream is the same, so a seed's stuff (horizon, wall, pond, colours) is the same in
+both settings.
 """
 
 from __future__ import annotations
@@ -39,6 +47,20 @@ PALETTE = 16
 
 CIRCLE, SQUARE, TRIANGLE, PERSON, CROWD = 0, 1, 2, 3, 4  # thing kinds
 KIND_LABEL = [4, 5, 6, 7, 4]  # kind -> category id (a crowd is a group of circles)
+
+# The hard setting: its own uniforms per seed (a scene block, then one block per thing slot
+# and one for the crowd), then the sensor noise of both frames.
+N_HARD_SCENE, N_HARD_SLOT = 8, 12
+N_HARD = N_HARD_SCENE + (MAX_THINGS + 1) * N_HARD_SLOT
+HARD_SEED_MUL, HARD_SEED_ADD = 6364136223846793005, 1442695040888963407  # seed -> 2nd stream
+HARD_SCALE = (0.55, 0.9)  # each thing's size x this, then at least the minimums below
+HARD_MIN_RADIUS, HARD_MIN_HEIGHT = 0.028, 0.2  # x size (1.8 px radius, 12.8 px tall at 64)
+HARD_P_CLUSTER = 0.6  # probability that a thing stands next to an earlier one
+HARD_CLUSTER_DX, HARD_CLUSTER_DT = 0.14, 0.1  # offset range (uniform units) from that one
+HARD_TEXTURE_CONTRAST = (0.15, 0.45)  # a texture darkens its dark bands by this fraction
+HARD_GAIN, HARD_GRADIENT = (0.55, 1.15), 0.5  # light: gain x (1 + amplitude x ramp)
+HARD_NOISE_SIGMA, HARD_NOISE_CLIP = 0.04, 3.0  # Gaussian sensor noise, clipped at 3 sigma
+TEXTURE_KINDS = 5  # stripes along x, along y, along x + y, along x - y; a checker
 
 STUFF_RGB = [(0.38, 0.62, 0.92), (0.30, 0.62, 0.22), (0.16, 0.38, 0.72), (0.62, 0.58, 0.52)]
 SHAPE_RGB = [(0.88, 0.18, 0.15), (0.55, 0.22, 0.78), (0.98, 0.72, 0.12)]
@@ -75,6 +97,10 @@ class Layout:
     segments: Tensor  # [B, K, 10, 6] a person's parts as capsules (persons.person_segments)
     keypoints: Tensor  # [B, K, 17, 2]
     crowd: Tensor  # [B, K, 8, 3] cx, cy, r of each circle (r < 0: unused)
+    # the hard setting only (None otherwise):
+    texture: Tensor | None = None  # [B, K, 4] kind, period, phase (pixels), contrast
+    lighting: Tensor | None = None  # [B, 3] gain, gradient amplitude, gradient angle
+    pixel_noise: Tensor | None = None  # [B, 2, 3, size, size] float32 standard normal
 
 
 def max_speed(size: int) -> int:
@@ -93,6 +119,53 @@ def uniforms(seeds: Sequence[int]) -> Tensor:
         [torch.rand(N_UNIFORMS, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
          for s in seeds]
     )
+
+
+def hard_uniforms(seeds: Sequence[int], size: int) -> tuple[Tensor, Tensor]:
+    """The hard setting's random numbers, from a second generator per seed (on the CPU).
+
+    Its seed is ``(seed * HARD_SEED_MUL + HARD_SEED_ADD) mod 2**64`` (a bijection, so each
+    scene has its own stream). Returns (Tensor[B, N_HARD] float64 uniforms, Tensor[B, 2, 3,
+    size, size] float32 standard normal: the sensor noise of frame 1 and frame 2).
+    """
+    us, noise = [], []
+    for s in seeds:
+        g = torch.Generator().manual_seed((s * HARD_SEED_MUL + HARD_SEED_ADD) % 2**64)
+        us.append(torch.rand(N_HARD, generator=g, dtype=torch.float64))
+        noise.append(torch.randn(2, 3, size, size, generator=g))
+    return torch.stack(us), torch.stack(noise)
+
+
+def _hard_things(v: Tensor, h: Tensor, base_lo: Tensor) -> Tensor:
+    """Clutter and occlusion: ``v`` (Tensor[B, K, N_SLOT]) with some things moved next to an
+    earlier one. Slot r >= 1 is, with probability ``HARD_P_CLUSTER``, placed at the column
+    and ground position of a random earlier slot (all earlier slots are active), plus a small
+    offset, so the two overlap. ``h``: Tensor[B, K, N_HARD_SLOT]; ``base_lo`` [B, K]."""
+    v = v.clone()
+    B, K = v.shape[:2]
+    rows = torch.arange(B)
+    t = base_lo + (1 - base_lo) * v[..., 3]  # (B, K) where the thing stands, in [base_lo, 1]
+    for r in range(1, K):
+        anchor = (h[:, r, 1] * r).long().clamp(max=r - 1)  # (B,)
+        near = h[:, r, 0] < HARD_P_CLUSTER
+        x = (v[rows, anchor, 2] + HARD_CLUSTER_DX * (h[:, r, 2] - 0.5)).clamp(0, 1)
+        tr = (t[rows, anchor] + HARD_CLUSTER_DT * (h[:, r, 3] - 0.5)).clamp(0, 1)
+        v3 = ((tr - base_lo[:, r]) / (1 - base_lo[:, r])).clamp(0, 1)
+        v[:, r, 2] = torch.where(near, x, v[:, r, 2])
+        v[:, r, 3] = torch.where(near, v3, v[:, r, 3])
+        t[:, r] = base_lo[:, r] + (1 - base_lo[:, r]) * v[:, r, 3]
+    return v
+
+
+def _hard_texture(h: Tensor) -> Tensor:
+    """Tensor[..., 4] (kind, period, phase, contrast) from slot uniforms ``h`` [..., N_HARD_SLOT]:
+    one of ``TEXTURE_KINDS`` patterns, bands 2-4 pixels wide, contrast in
+    ``HARD_TEXTURE_CONTRAST``."""
+    kind = (h[..., 5] * TEXTURE_KINDS).floor().clamp(max=TEXTURE_KINDS - 1)
+    period = 2 + (h[..., 6] * 3).floor().clamp(max=2)
+    phase = (h[..., 7] * 2 * period).floor()
+    lo, hi = HARD_TEXTURE_CONTRAST
+    return torch.stack([kind, period, phase, lo + (hi - lo) * h[..., 8]], -1)
 
 
 def _pick(table: list, u: Tensor) -> Tensor:
@@ -129,17 +202,22 @@ def _scene_stuff(u: Tensor, size: int) -> dict:
                 wave_phase=u[:, 24], clouds=0.45 + 0.3 * u[:, 25])
 
 
-def _thing_geometry(v: Tensor, horizon: Tensor, size: int, base_lo: Tensor) -> dict:
+def _thing_geometry(
+    v: Tensor, horizon: Tensor, size: int, base_lo: Tensor, scale: Tensor | None = None
+) -> dict:
     """Geometry of every kind for every slot (``v``: Tensor[B, K, N_SLOT] uniforms).
 
     All kinds are computed for all slots (cheap: a few thousand rows); ``sample_layout``
     keeps the one each slot is. Every thing touches the row ``y_base`` from above.
+    ``scale`` (Tensor[B, K], the hard setting) shrinks shapes and persons.
     """
     S, hz = float(size), horizon[:, None]
     y_base = hz + (1.08 * S - hz) * (base_lo + (1 - base_lo) * v[..., 3])  # (B, K)
     g = (y_base - hz) / CAM_HEIGHT  # pixels per metre at that depth
     x = S * (0.04 + 0.92 * v[..., 2])
     r = ((0.3 + 0.35 * v[..., 4]) * g).clamp(SHAPE_RADIUS[0] * S, SHAPE_RADIUS[1] * S)
+    if scale is not None:
+        r = (r * scale).clamp(min=HARD_MIN_RADIUS * S)
     circle = torch.stack([x, y_base - r, r], -1)
     square = torch.tensor([[-1, -1], [1, -1], [1, 1], [-1, 1]], dtype=torch.float64) * 0.9
     tri = torch.tensor([[0, -1], [0.866, 0.5], [-0.866, 0.5], [0, -1]], dtype=torch.float64) * 1.2
@@ -148,6 +226,8 @@ def _thing_geometry(v: Tensor, horizon: Tensor, size: int, base_lo: Tensor) -> d
     polys = [p + torch.stack([x, y_base], -1)[..., None, :] - torch.stack(
         [torch.zeros_like(x), p[..., 1].amax(-1)], -1)[..., None, :] for p in polys]
     h = ((1.45 + 0.4 * v[..., 4]) * g).clamp(PERSON_HEIGHT[0] * S, PERSON_HEIGHT[1] * S)
+    if scale is not None:
+        h = (h * scale).clamp(min=HARD_MIN_HEIGHT * S)
     lo = torch.tensor([0.15, -1.2, 0.03, -0.35], dtype=torch.float64).repeat_interleave(2)
     hi = torch.tensor([2.6, 1.2, 0.45, 0.25], dtype=torch.float64).repeat_interleave(2)
     pose = lo + (hi - lo) * v[..., 11:19]
@@ -236,9 +316,13 @@ def _bbox(kind: Tensor, geo: dict, crowd: Tensor) -> Tensor:
 
 
 def sample_layout(
-    seeds: Sequence[int], size: int, lo: int, hi: int, p_person: float, p_crowd: float
+    seeds: Sequence[int], size: int, lo: int, hi: int, p_person: float, p_crowd: float,
+    hard: bool = False,
 ) -> Layout:
-    """Turn each seed's uniforms into a ``Layout`` with ``hi`` thing slots plus one crowd slot."""
+    """Turn each seed's uniforms into a ``Layout`` with ``hi`` thing slots plus one crowd slot.
+
+    ``hard=True``: smaller, clustered, textured things, lighting and noise (module docstring).
+    """
     u = uniforms(seeds)
     B = len(seeds)
     scene, noise = u[:, :N_SCENE], u[:, N_SCENE : N_SCENE + N_NOISE]
@@ -250,7 +334,21 @@ def sample_layout(
     count = lo + (scene[:, 1] * (hi - lo + 1)).long().clamp(max=hi - lo)
     is_person = v[..., 0] < p_person
     kind = torch.where(is_person, PERSON, (v[..., 1] * 3).long().clamp(max=2))  # (B, K)
-    geo = _thing_geometry(v, horizon, size, torch.where(is_person, 0.4, 0.15))
+    base_lo = torch.where(is_person, 0.4, 0.15)
+    extra: dict = {}
+    if hard:
+        hu, sensor = hard_uniforms(seeds, size)
+        hs = hu[:, N_HARD_SCENE:].view(B, MAX_THINGS + 1, N_HARD_SLOT)
+        hs = torch.cat([hs[:, :hi], hs[:, MAX_THINGS:]], dim=1)  # (B, K + 1, N_HARD_SLOT)
+        v = _hard_things(v, hs[:, :hi], base_lo)
+        scale = HARD_SCALE[0] + (HARD_SCALE[1] - HARD_SCALE[0]) * hs[:, :hi, 4]
+        geo = _thing_geometry(v, horizon, size, base_lo, scale)
+        gain = HARD_GAIN[0] + (HARD_GAIN[1] - HARD_GAIN[0]) * hu[:, 0]
+        extra = dict(lighting=torch.stack([gain, HARD_GRADIENT * hu[:, 1],
+                                           2 * math.pi * hu[:, 2]], -1),
+                     pixel_noise=sensor)
+    else:
+        geo = _thing_geometry(v, horizon, size, base_lo)
     crowd = _crowd_geometry(c, horizon, size)
     kind = torch.cat([kind, torch.full((B, 1), CROWD)], dim=1)  # (B, K + 1)
     active = torch.cat([torch.arange(hi) < count[:, None], (c[:, 0] < p_crowd)[:, None]], dim=1)
@@ -283,6 +381,8 @@ def sample_layout(
         crowd=torch.cat([torch.zeros(B, hi, MAX_CROWD, 3, dtype=torch.float64),
                          crowd["circles"][:, None]], 1),
     )
+    if hard:
+        slot["texture"] = _hard_texture(hs)  # (B, K + 1, 4)
     # Painter's order: inactive slots first, then far to near (stable, so ties keep slot order).
     order = torch.sort(
         torch.where(active, depth, math.inf), dim=1, descending=True, stable=True
@@ -294,4 +394,5 @@ def sample_layout(
         size=size, active=active.gather(1, order), **slot,
         noise_coarse=noise[:, : NOISE_COARSE**2].view(B, NOISE_COARSE, NOISE_COARSE),
         noise_fine=noise[:, NOISE_COARSE**2 :].view(B, NOISE_FINE, NOISE_FINE), **stuff,
+        **extra,
     )

@@ -18,18 +18,16 @@ import math
 import torch
 from torch import Tensor
 
-KEYPOINT_NAMES = [
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-]
-"""The 17 COCO person keypoints, in COCO order."""
+from coursekit.pose.coco_keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
 
-SKELETON = [
-    [16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8],
-    [7, 9], [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7],
-]
-"""COCO's person skeleton: pairs of 1-based keypoint indices (as in the COCO json)."""
+# The COCO person-keypoint schema lives in coursekit.pose.coco_keypoints (one copy for the
+# whole course); these are the same objects under the names the data package always used.
+KEYPOINT_NAMES = COCO_KEYPOINT_NAMES
+"""The 17 COCO person keypoints, in COCO order (``coursekit.pose.COCO_KEYPOINT_NAMES``)."""
+
+SKELETON = COCO_SKELETON
+"""COCO's person skeleton: pairs of 1-based keypoint indices, as in the COCO json
+(``coursekit.pose.COCO_SKELETON``)."""
 
 PART_NAMES = [
     "background", "head", "torso", "upper_arm_left", "upper_arm_right", "lower_arm_left",

@@ -24,6 +24,14 @@ Conventions (the scene contract in DESIGN.md):
   ``3 * size / 64`` pixels), so ``flow`` is exact; ``flow_valid`` marks the frame-1 pixels
   still visible, at ``p + flow[p]``, in frame 2.
 
+``difficulty="hard"`` renders harder scenes with the same fields and the same guarantees:
+more things (6-12 by default), smaller (x 0.55-0.9), many standing in front of each other,
+each with a stripe or checker texture that moves with it; then a lighting gain and gradient
+(``image = gain * (1 + a * ramp) * colour``, the same in both frames) and Gaussian sensor
+noise (sigma 0.04, new in each frame), clipped to [0, 1]. So ``next_image`` warped by
+``flow`` equals ``image`` only up to the noise and the lighting ramp (the geometry, masks
+and flow stay exact). ``difficulty="easy"`` (the default) is today's scenes, bit for bit.
+
 Tested in tests/data/test_shapesworld.py.
 """
 
@@ -59,6 +67,7 @@ THING_IDS = [c["id"] for c in CATEGORIES if c["isthing"]]
 STUFF_IDS = [c["id"] for c in CATEGORIES if not c["isthing"]]
 IGNORE = 255
 MIN_SIZE, MAX_SIZE = 32, 512
+DIFFICULTIES = {"easy": (2, 5), "hard": (6, 12)}  # difficulty -> default num_things
 __all__ = ["CATEGORIES", "NUM_CLASSES", "THING_IDS", "STUFF_IDS", "IGNORE", "KEYPOINT_NAMES",
            "SKELETON", "PART_NAMES", "Scene", "SceneBatch", "render_scene", "render_batch",
            "category_id", "category_name"]
@@ -160,11 +169,20 @@ def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _check(seeds, size, num_things, p_person, p_crowd) -> tuple[list[int], int, int]:
+def _check(
+    seeds, size, num_things, p_person, p_crowd, difficulty="easy"
+) -> tuple[list[int], int, int]:
     """Validate the public arguments; return (seeds, lo, hi).
 
     A wrong type is a ``TypeError``, a wrong value a ``ValueError``.
     """
+    if not isinstance(difficulty, str):
+        raise TypeError(f"difficulty must be a str, one of {sorted(DIFFICULTIES)}, "
+                        f"got {describe(difficulty)}")
+    if difficulty not in DIFFICULTIES:
+        raise ValueError(f"difficulty must be one of {sorted(DIFFICULTIES)}, got {difficulty!r}")
+    if num_things is None:
+        num_things = DIFFICULTIES[difficulty]
     if isinstance(seeds, Tensor):
         if seeds.dim() != 1 or seeds.is_floating_point() or seeds.is_complex() \
                 or seeds.dtype == torch.bool:
@@ -202,10 +220,11 @@ def render_batch(
     seeds: Sequence[int] | range | Tensor,
     size: int = 64,
     *,
-    num_things: tuple[int, int] | int = (2, 5),
+    num_things: tuple[int, int] | int | None = None,
     p_person: float = 0.35,
     p_crowd: float = 0.15,
     device: torch.device | str | None = None,
+    difficulty: str = "easy",
 ) -> SceneBatch:
     """Render one scene per seed, all at once; see ``render_scene`` for the arguments.
 
@@ -214,9 +233,10 @@ def render_batch(
     int64, uv [B, 2, H, W], depth [B, H, W], next_image [B, 3, H, W], flow [B, 2, H, W],
     flow_valid [B, H, W]; boxes, labels, masks, iscrowd, keypoints, person_index as lists.
     """
-    seeds, lo, hi = _check(seeds, size, num_things, p_person, p_crowd)
+    seeds, lo, hi = _check(seeds, size, num_things, p_person, p_crowd, difficulty)
     device = torch.device("cpu" if device is None else device)
-    L = lay.sample_layout(seeds, int(size), lo, hi, float(p_person), float(p_crowd))
+    L = lay.sample_layout(seeds, int(size), lo, hi, float(p_person), float(p_crowd),
+                          hard=difficulty == "hard")
     B, K = L.kind.shape
     S, HW = int(size), int(size) ** 2
     stuff = draw_stuff(L, device)
@@ -235,6 +255,8 @@ def render_batch(
         return t["rgb"].gather(2, k[:, None].expand(B, 3, HW)) * shade + light
 
     image, next_image = colour(k1, code), colour(k2, code2)  # (B, 3, HW)
+    if L.texture is not None:
+        image, next_image = _hard_look(L, t, (k1, k2), (image, next_image))
     semantic = t["label"].gather(1, k1)
     depth = stuff["depth"].view(B, HW) * (code == 0) + t["depth"].gather(1, k1)
     flow = t["velocity"].gather(2, k1[:, None].expand(B, 2, HW))  # (B, 2, HW)
@@ -295,10 +317,63 @@ def _tables(L: lay.Layout, device: torch.device) -> dict[str, Tensor]:
     def dev(x: Tensor) -> Tensor:
         return x.to(device=device, dtype=torch.float32 if x.is_floating_point() else x.dtype)
 
-    return {"rgb": dev(rgb.view(B, -1, 3).transpose(1, 2)), "label": dev(label.view(B, -1)),
-            "depth": dev(depth.view(B, -1)),
-            "velocity": dev(vel.view(B, -1, 2).transpose(1, 2).float()),
-            "part": dev(part.view(B, -1)), "shift": dev(shift.view(B, -1))}
+    out = {"rgb": dev(rgb.view(B, -1, 3).transpose(1, 2)), "label": dev(label.view(B, -1)),
+           "depth": dev(depth.view(B, -1)),
+           "velocity": dev(vel.view(B, -1, 2).transpose(1, 2).float()),
+           "part": dev(part.view(B, -1)), "shift": dev(shift.view(B, -1))}
+    if L.texture is not None:  # the hard setting: each slot's texture (contrast 0 on the stuff)
+        kind, period, phase, contrast = L.texture.unbind(-1)  # (B, K) each
+        # stripes along a x + b y: (a, b) = (1, 0), (0, 1), (1, 1), (1, -1); the checker is
+        # the stripes along x, xor the same along y
+        a = torch.tensor([1.0, 0.0, 1.0, 1.0, 1.0], dtype=torch.float64)[kind.long()]
+        b = torch.tensor([0.0, 1.0, 1.0, -1.0, 0.0], dtype=torch.float64)[kind.long()]
+        checker = (kind == lay.TEXTURE_KINDS - 1).double()
+        tex = torch.zeros(B, K + 1, P, 6, dtype=torch.float64)
+        tex[:, 1:] = torch.stack([a, b, checker, period, phase, contrast], -1)[:, :, None, :]
+        out["texture"] = dev(tex.view(B, -1, 6).transpose(1, 2))  # (B, 6, T)
+    return out
+
+
+def _hard_look(
+    L: lay.Layout, t: dict[str, Tensor], ks: tuple[Tensor, Tensor],
+    images: tuple[Tensor, Tensor],
+) -> tuple[Tensor, Tensor]:
+    """The hard setting's texture, lighting and noise on both frames (B, 3, HW) each.
+
+    A thing's pixel is darkened by ``contrast`` on the dark bands of its texture: stripes
+    ``(a x + b y + phase) mod 2 period >= period`` (and for the checker, xor the same in y).
+    The bands are computed on integer pixel coordinates taken in frame 1, i.e.
+    ``p - velocity`` in frame 2, so a texture moves exactly with its thing (all values are
+    small integers, exact in float32). Then
+    ``image = clamp(gain * (1 + a * ramp(p)) * image + sigma * noise, 0, 1)`` with the ramp
+    ``(x / S - 1/2) cos(angle) + (y / S - 1/2) sin(angle)`` over pixel centres.
+    """
+    B, _, HW = images[0].shape
+    S, device = L.size, images[0].device
+    out = []
+    for frame, (k, image) in enumerate(zip(ks, images, strict=True)):
+        n, p = torch.nonzero(k >= 16, as_tuple=True)  # the thing pixels (M,): scene, pixel
+        row = k[n, p]  # (M,) their table rows
+        a, b, checker, period, phase, contrast = t["texture"][n, :, row].unbind(1)  # (M,)
+        x, y = (p % S).float(), (p // S).float()  # integer pixel coordinates
+        if frame:  # frame-1 coordinates of the thing's pixel
+            vel = t["velocity"][n, :, row]  # (M, 2)
+            x, y = x - vel[:, 0], y - vel[:, 1]
+        dark = torch.remainder(a * x + b * y + phase, 2 * period) >= period
+        dark ^= (checker > 0) & (torch.remainder(y + phase, 2 * period) >= period)
+        image = image.clone()
+        image[n, :, p] = image[n, :, p] * (1 - contrast * dark)[:, None]  # (M, 3)
+        out.append(image)
+    gain, amp, angle = L.lighting.to(torch.float64).unbind(-1)  # (B,) each
+    centre = (torch.arange(S, dtype=torch.float64) + 0.5) / S - 0.5  # (S,)
+    ramp = (torch.cos(angle)[:, None, None] * centre[None, None, :]
+            + torch.sin(angle)[:, None, None] * centre[None, :, None])  # (B, S, S)
+    light = (gain[:, None, None] * (1 + amp[:, None, None] * ramp)).view(B, 1, HW)
+    light = light.to(device=device, dtype=torch.float32)
+    sigma, clip = lay.HARD_NOISE_SIGMA, lay.HARD_NOISE_CLIP
+    noise = L.pixel_noise.to(device).view(B, 2, 3, HW)
+    return tuple((light * img + sigma * noise[:, f].clamp(-clip, clip)).clamp(0.0, 1.0)
+                 for f, img in enumerate(out))
 
 
 def _instances(
@@ -341,20 +416,24 @@ def render_scene(
     seed: int,
     size: int = 64,
     *,
-    num_things: tuple[int, int] | int = (2, 5),
+    num_things: tuple[int, int] | int | None = None,
     p_person: float = 0.35,
     p_crowd: float = 0.15,
     device: torch.device | str | None = None,
+    difficulty: str = "easy",
 ) -> Scene:
     """Render the ShapesWorld scene number ``seed`` (deterministic: same seed, same tensors).
 
     Args:
         seed: int >= 0. size: image side in [32, 512] (64, 96, 128 are the usual ones).
         num_things: number of things (shapes and persons), an int or an inclusive (min, max)
-            range in [0, 12]; a crowd group may come on top. p_person: probability that a
-            thing is a person. p_crowd: probability of one crowd group (iscrowd) of 4-8
-            circles.
+            range in [0, 12]; a crowd group may come on top. Default: (2, 5) easy,
+            (6, 12) hard. p_person: probability that a thing is a person. p_crowd:
+            probability of one crowd group (iscrowd) of 4-8 circles.
         device: where the tensors go (random numbers are always drawn on the CPU).
+        difficulty: ``"easy"`` (the default) or ``"hard"``: clutter, occlusion, textured
+            things, lighting and noise (see the module docstring). A seed's stuff is the same
+            in both.
 
     Raises ``TypeError`` for an argument of the wrong type, ``ValueError`` for one out of range.
 
@@ -362,5 +441,5 @@ def render_scene(
         ``Scene`` with the fields of the scene contract (see the module docstring).
     """
     batch = render_batch([seed], size, num_things=num_things, p_person=p_person,
-                         p_crowd=p_crowd, device=device)
+                         p_crowd=p_crowd, device=device, difficulty=difficulty)
     return batch.scene(0)

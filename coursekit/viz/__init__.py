@@ -6,16 +6,18 @@ Every drawing function returns a tensor, so a test can check its pixels; ``show`
 one thin matplotlib wrapper. matplotlib itself is imported only when a function needs it.
 """
 
-from coursekit.viz.colors import CATEGORY_COLORS, hsv_to_rgb, label_colors, palette
+from coursekit.viz.colors import CATEGORY_COLORS, hsv_to_rgb, label_colors, palette, rgb_to_hsv
 from coursekit.viz.dense import depth_to_color, flow_to_color, flow_wheel_legend, make_colorwheel
 from coursekit.viz.grid import image_grid, show, to_numpy_image
 from coursekit.viz.overlay import (
     COCO_SKELETON_0BASED,
     draw_boxes,
     draw_keypoints,
+    instance_colors,
     overlay_masks,
     panoptic_colors,
     parts_colors,
+    segment_boundaries,
     uv_colors,
 )
 
@@ -29,12 +31,15 @@ __all__ = [
     "flow_wheel_legend",
     "hsv_to_rgb",
     "image_grid",
+    "instance_colors",
     "label_colors",
     "make_colorwheel",
     "overlay_masks",
     "palette",
     "panoptic_colors",
     "parts_colors",
+    "rgb_to_hsv",
+    "segment_boundaries",
     "show",
     "to_numpy_image",
     "uv_colors",

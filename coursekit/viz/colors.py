@@ -1,7 +1,9 @@
 """Colours: a deterministic palette, label maps to RGB, the ShapesWorld category colours.
 
 Every function returns float tensors in [0, 1] (RGB, channels first for images) on the
-device of its input. ``hsv_to_rgb`` is written out in torch so nothing leaves the device.
+device of its input. ``hsv_to_rgb`` and ``rgb_to_hsv`` are written out in torch so nothing
+leaves the device. ``CATEGORY_COLORS`` are the colours ShapesWorld draws each category in,
+so a label map looks like the scene it labels (one palette for the whole course).
 Tested in tests/viz/test_colors.py.
 """
 
@@ -13,26 +15,37 @@ from numbers import Real
 import torch
 from torch import Tensor
 
-from coursekit.validators import describe, positive_int, require_tensor, shape_str
+from coursekit.validators import (
+    describe,
+    positive_int,
+    require_integer,
+    require_tensor,
+    shape_str,
+)
 
-__all__ = ["CATEGORY_COLORS", "hsv_to_rgb", "label_colors", "palette"]
+__all__ = ["CATEGORY_COLORS", "hsv_to_rgb", "label_colors", "palette", "rgb_to_hsv"]
 
 FLOAT_DTYPES = "float16, bfloat16, float32 or float64"
 
 GOLDEN_RATIO_CONJUGATE = 0.618033988749895
 
-# One colour per ShapesWorld category id (coursekit.data.shapesworld.CATEGORIES):
-# stuff in calm natural colours, things in bright, clearly different ones.
+# One colour per ShapesWorld category id (coursekit.data.shapesworld.CATEGORIES): the colour
+# ShapesWorld draws it in (coursekit/data/layout.py), so scenes and label maps agree.
+# Stuff: the typical rendered colour of its textured pixels (between their median and mean
+# over 400 scenes). Shapes: their fill colour (layout.SHAPE_RGB; each shape is jittered by
+# +-0.08 and has a darker rim). Persons wear clothes of many colours; theirs is a skin tone
+# (layout.SKIN_RGB[1]): every person's head and hands are skin. tests/viz/test_colors.py
+# renders scenes and checks each class's pixels against this table.
 CATEGORY_COLORS = torch.tensor(
     [
-        [0.53, 0.81, 0.98],  # 0 sky: light sky blue
-        [0.30, 0.66, 0.25],  # 1 grass: green
-        [0.10, 0.33, 0.72],  # 2 water: deep blue
-        [0.55, 0.48, 0.42],  # 3 wall: grey-brown
-        [0.93, 0.11, 0.14],  # 4 circle: red
-        [1.00, 0.84, 0.00],  # 5 square: yellow
-        [0.58, 0.25, 0.86],  # 6 triangle: violet
-        [1.00, 0.42, 0.71],  # 7 person: pink
+        [0.50, 0.69, 0.92],  # 0 sky: light blue
+        [0.24, 0.50, 0.17],  # 1 grass: green
+        [0.17, 0.35, 0.62],  # 2 water: deep blue
+        [0.48, 0.45, 0.40],  # 3 wall: grey-brown
+        [0.88, 0.18, 0.15],  # 4 circle: red
+        [0.55, 0.22, 0.78],  # 5 square: violet
+        [0.98, 0.72, 0.12],  # 6 triangle: amber
+        [0.87, 0.65, 0.48],  # 7 person: skin
     ]
 )  # (8, 3)
 
@@ -49,11 +62,9 @@ def _check_image(image: object, name: str = "image") -> Tensor:
 
 
 def _check_integer(t: Tensor, name: str, expected: str) -> Tensor:
-    """``TypeError`` unless ``t`` holds integers (not float, bool or complex)."""
-    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
-        raise TypeError(f"{name} must be {expected} (int64, int32, int16, int8 or uint8), "
-                        f"got {describe(t)}")
-    return t
+    """``TypeError`` unless ``t`` holds integers (not float, bool or complex); the shared
+    ``validators.require_integer`` under the name overlay.py imports."""
+    return require_integer(t, name, expected)
 
 
 def _check_int(value: object, name: str) -> int:
@@ -90,6 +101,31 @@ def hsv_to_rgb(hsv: Tensor) -> Tensor:
     k = torch.remainder(n + 6.0 * h.unsqueeze(-1), 6.0)  # (..., 3)
     ramp = torch.minimum(k, 4.0 - k).clamp(0.0, 1.0)  # (..., 3)
     return v.unsqueeze(-1) * (1.0 - s.unsqueeze(-1) * ramp)  # (..., 3)
+
+
+def rgb_to_hsv(rgb: Tensor) -> Tensor:
+    """Convert Tensor[..., 3] of (red, green, blue) in [0, 1] to (hue, saturation, value).
+
+    ``v = max``, ``s = (max - min) / max`` (0 for black), and the hue in [0, 1) from the
+    channel that is largest: ``((g - b) / d) / 6`` for red, ``(2 + (b - r) / d) / 6`` for
+    green, ``(4 + (r - g) / d) / 6`` for blue, ``d = max - min`` (0 for greys), modulo 1.
+    Same as ``matplotlib.colors.rgb_to_hsv``; the inverse of ``hsv_to_rgb``.
+    """
+    require_tensor(rgb, "rgb", "a float Tensor[..., 3]")
+    if rgb.dim() < 1 or rgb.shape[-1] != 3:
+        raise ValueError(f"rgb must be Tensor[..., 3], got {describe(rgb)}")
+    if not rgb.is_floating_point():
+        raise TypeError(f"rgb must be a float Tensor[..., 3] ({FLOAT_DTYPES}) with values in "
+                        f"[0, 1], got {describe(rgb)}")
+    r, g, b = rgb.unbind(-1)  # each (...)
+    v = rgb.amax(-1)
+    d = v - rgb.amin(-1)
+    safe = torch.where(d > 0, d, torch.ones_like(d))
+    hue = torch.where(b == v, 4 + (r - g) / safe,
+                      torch.where(g == v, 2 + (b - r) / safe, (g - b) / safe))
+    hue = torch.where(d > 0, torch.remainder(hue / 6, 1.0), torch.zeros_like(d))
+    sat = torch.where(v > 0, d / torch.where(v > 0, v, torch.ones_like(v)), torch.zeros_like(v))
+    return torch.stack([hue, sat, v], dim=-1)  # (..., 3)
 
 
 def palette(n: int, seed: int = 0, *, device: torch.device | str | None = None) -> Tensor:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 import torch
 from torch import Tensor
 
+from coursekit.pose.coco_keypoints import COCO_SKELETON_0BASED
 from coursekit.validators import (
     check_boxes,
     describe,
@@ -27,27 +28,38 @@ from coursekit.viz.colors import (
     _check_integer,
     _check_real,
     _parse_colors,
+    hsv_to_rgb,
     label_colors,
     palette,
+    rgb_to_hsv,
 )
 
 __all__ = [
     "COCO_SKELETON_0BASED",
+    "INSTANCE_VARIANTS",
     "draw_boxes",
     "draw_keypoints",
     "instance_colors",
     "overlay_masks",
     "panoptic_colors",
     "parts_colors",
+    "segment_boundaries",
     "uv_colors",
 ]
 
-# The 19 limbs of the COCO person skeleton, 0-based keypoint indices (COCO's own file is
-# 1-based). A local copy so that viz depends on nothing; coursekit.pose.COCO_SKELETON
-# will own the canonical one.
-COCO_SKELETON_0BASED: tuple[tuple[int, int], ...] = (
-    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
-    (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
+# COCO_SKELETON_0BASED (the 19 limbs of the COCO person skeleton, 0-based keypoint indices)
+# comes from coursekit.pose.coco_keypoints, the one place the COCO schema is written down;
+# it is re-exported here (and by coursekit.viz) for draw_keypoints' callers.
+
+# How the k-th instance of a category is coloured (k mod 12): (hue shift, saturation factor,
+# shade). Row 0 is the category colour itself. Chosen by a farthest-point search so that
+# the 12 variants of every ShapesWorld thing colour are at least 0.2 apart in RGB
+# (tests/viz/test_instance_colors.py), with the hue within 0.06 (22 degrees) of the class's
+# and none paler than 40% of the way to white (white is the usual border colour).
+INSTANCE_VARIANTS: tuple[tuple[float, float, float], ...] = (
+    (0.00, 1.0, 0.00), (0.00, 1.6, -0.60), (0.06, 0.5, 0.40), (0.00, 0.5, -0.40),
+    (-0.02, 1.6, -0.25), (0.06, 1.6, -0.20), (-0.06, 1.6, 0.15), (0.06, 0.5, -0.25),
+    (0.06, 1.6, 0.05), (0.06, 1.6, 0.40), (0.04, 0.5, -0.60), (-0.06, 0.5, 0.10),
 )  # fmt: skip
 
 
@@ -241,10 +253,22 @@ def draw_keypoints(
     return _blend(out, dots, 0.5 * (colors[person[visible]] + 1))
 
 
-def _shade(k: int) -> float:
-    """Shade of the k-th instance: 0 for k = 0, then alternately darker / lighter,
-    ``s_k = (-1)^k (0.15 + 0.5 frac(k / phi))`` so that |s_k| >= 0.15."""
-    return 0.0 if k == 0 else (-1) ** k * (0.15 + 0.5 * ((k * 0.618033988749895) % 1.0))
+def _vary(colour: Tensor, rank: Tensor) -> Tensor:
+    """The ``rank[i]``-th variant of ``colour[i]``: colour (N, 3) float, rank (N,) int -> (N, 3).
+
+    With ``(dh, m, s) = INSTANCE_VARIANTS[rank mod 12]`` and ``(h, S, V)`` the colour in HSV:
+    ``c = hsv_to_rgb(h + dh mod 1, min(1, m S), V)``, then ``c + s (1 - c)`` if s > 0 (towards
+    white), ``c (1 + s)`` if s <= 0 (towards black). Rank 0 is the colour itself.
+    """
+    work = colour.float() if colour.dtype in (torch.float16, torch.bfloat16) else colour
+    table = torch.tensor(INSTANCE_VARIANTS, dtype=work.dtype, device=work.device)  # (12, 3)
+    rank = rank.to(work.device).long()
+    dh, m, s = table[rank % len(INSTANCE_VARIANTS)].unbind(-1)  # (N,) each
+    h, sat, val = rgb_to_hsv(work).unbind(-1)
+    c = hsv_to_rgb(torch.stack([torch.remainder(h + dh, 1.0), (m * sat).clamp(max=1.0), val], -1))
+    s = s[:, None]
+    out = torch.where(s > 0, c + s * (1 - c), c * (1 + s))  # (N, 3)
+    return torch.where((rank == 0)[:, None], work, out).to(colour.dtype)
 
 
 def _check_category_colors(category_colors: object) -> Tensor:
@@ -260,13 +284,14 @@ def _check_category_colors(category_colors: object) -> Tensor:
 def instance_colors(labels: Tensor, category_colors: Tensor = CATEGORY_COLORS) -> Tensor:
     """One colour per instance, in its category's hue: labels Tensor[N] -> colours Tensor[N, 3].
 
-    The k-th instance of a category (k = 0, 1, ... in the order of ``labels``) gets its
-    category colour c shaded exactly as ``panoptic_colors`` shades the k-th thing segment:
-    ``c + s (1 - c)`` if s > 0 (towards white), ``c (1 + s)`` if s < 0 (towards black),
-    with ``s_k = (-1)^k (0.15 + 0.5 frac(k / phi))`` and s_0 = 0. Masks and boxes drawn with
-    these colours (``overlay_masks``, ``draw_boxes``) show the class by hue and tell
-    instances of one class apart by brightness. Tested against ``panoptic_colors`` in
-    tests/viz/test_instance_colors.py.
+    The k-th instance of a category (k = 0, 1, ... in the order of ``labels``) gets the k-th
+    variant of its category colour c, exactly as ``panoptic_colors`` colours the k-th thing
+    segment: with ``(dh, m, s) = INSTANCE_VARIANTS[k mod 12]``, c's hue turned by dh, its
+    saturation times m (at most 1), then ``c + s (1 - c)`` if s > 0 (towards white) or
+    ``c (1 + s)`` otherwise (towards black); k = 0 is c itself. Masks and boxes drawn with
+    these colours (``overlay_masks``, ``draw_boxes``) show the class by hue and tell up to
+    12 instances of one class apart (0.2 apart in RGB or more for the ShapesWorld things).
+    Tested against ``panoptic_colors`` in tests/viz/test_instance_colors.py.
 
     Args:
         labels: integer Tensor[N] of category ids in ``[0, len(category_colors))``.
@@ -289,13 +314,52 @@ def instance_colors(labels: Tensor, category_colors: Tensor = CATEGORY_COLORS) -
     labels = labels.long()
     same = labels[:, None] == labels[None, :]  # (N, N)
     rank = torch.tril(same, diagonal=-1).sum(1)  # (N,) earlier instances of the same category
-    shade = torch.tensor([_shade(k) for k in rank.tolist()], dtype=category_colors.dtype,
-                         device=category_colors.device)  # (N,)
     colour = category_colors[labels.to(category_colors.device)]  # (N, 3)
-    s = shade[:, None]
-    # s = 0 gives the category colour itself
-    out = torch.where(s > 0, colour + s * (1 - colour), colour * (1 + s))
-    return out.to(labels.device)
+    return _vary(colour, rank).to(labels.device)
+
+
+def segment_boundaries(segment_ids: Tensor) -> Tensor:
+    """A 1-pixel line between segments that never erases a thin part: Tensor[H, W] -> bool.
+
+    For each pair of 4-neighbours ``p`` (left or above) and ``q`` (right or below) with
+    different ids, one of the two pixels is marked: the one whose segment has more pixels
+    (``q`` on a tie), unless it is *thin* along that axis (its two neighbours along it both
+    belong to other segments, or lie outside the image), then the other one, unless it is
+    thin too, then neither. A segment all of whose pixels got marked is unmarked. So the
+    line runs on the side of the larger segment (usually the stuff), a 1-pixel-wide limb
+    keeps its pixels (a straight one may lose its end pixels, a diagonal one none) and
+    every segment keeps at least one pixel. (Marking every pixel that differs from its
+    left or upper neighbour instead erases every 1-pixel-wide vertical limb.)
+    """
+    require_tensor(segment_ids, "segment_ids", "an integer Tensor[H, W]")
+    if segment_ids.dim() != 2:
+        raise ValueError(f"segment_ids must be an integer Tensor[H, W], "
+                         f"got {describe(segment_ids)}")
+    _check_integer(segment_ids, "segment_ids", "an integer Tensor[H, W]")
+    ids = segment_ids
+    marks = torch.zeros(ids.shape, dtype=torch.bool, device=ids.device)  # (H, W)
+    if ids.numel() == 0:
+        return marks
+    _, inverse = torch.unique(ids, return_inverse=True)  # (H, W) segment index per pixel
+    area = torch.bincount(inverse.flatten())[inverse]  # (H, W) pixels of each pixel's segment
+    for axis in (1, 0):  # left | right pairs, then above | below pairs
+        n = ids.shape[axis]
+        if n < 2:
+            continue
+        differ = ids.narrow(axis, 1, n - 1) != ids.narrow(axis, 0, n - 1)  # (pairs)
+        same_before = torch.zeros_like(marks)
+        same_after = torch.zeros_like(marks)
+        same_before.narrow(axis, 1, n - 1).copy_(~differ)
+        same_after.narrow(axis, 0, n - 1).copy_(~differ)
+        thin = ~same_before & ~same_after  # (H, W) both neighbours along the axis differ
+        p_ok, q_ok = ~thin.narrow(axis, 0, n - 1), ~thin.narrow(axis, 1, n - 1)
+        prefer_q = area.narrow(axis, 1, n - 1) >= area.narrow(axis, 0, n - 1)
+        mark_q = differ & q_ok & (prefer_q | ~p_ok)
+        mark_p = differ & p_ok & (~prefer_q | ~q_ok)
+        marks.narrow(axis, 1, n - 1).logical_or_(mark_q)
+        marks.narrow(axis, 0, n - 1).logical_or_(mark_p)
+    kept = torch.bincount(inverse[~marks], minlength=int(inverse.max()) + 1)  # (S,)
+    return marks & (kept[inverse] > 0)
 
 
 def panoptic_colors(
@@ -303,15 +367,18 @@ def panoptic_colors(
     category_of_segment: dict[int, int] | None = None,
     thing_categories: Collection[int] = (4, 5, 6, 7),
     category_colors: Tensor = CATEGORY_COLORS,
+    *,
+    border_color: Tensor | Sequence[float] | None = None,
 ) -> Tensor:
     """Colour a panoptic map Tensor[H, W] of segment ids -> Tensor[3, H, W].
 
     With ``category_of_segment`` ({segment id: category id}): a stuff segment gets its
     category colour c; the k-th thing segment of a category (k = 0, 1, ... by segment id
-    among the dict's keys) gets the shade ``c + s (1 - c)`` (towards white) if s > 0 or
-    ``c (1 + s)`` (towards black) if s < 0, with ``s_k = (-1)^k (0.15 + 0.5 frac(k / phi))``
-    and s_0 = 0. Segments not in the dict (void) are black. Without it: segment id s gets
-    ``palette(max id + 1)[s]`` and id 0 (void) is black.
+    among the dict's keys) gets the k-th variant of c, as ``instance_colors`` (hue turned,
+    saturation scaled, shaded towards white or black by ``INSTANCE_VARIANTS[k mod 12]``;
+    k = 0 is c). Segments not in the dict (void) are black. Without it: segment id s gets
+    ``palette(max id + 1)[s]`` and id 0 (void) is black. ``border_color`` (an (r, g, b)):
+    draw ``segment_boundaries`` in that colour (none by default); thin limbs stay visible.
     """
     require_tensor(segment_ids, "segment_ids", "an integer Tensor[H, W]")
     if segment_ids.dim() != 2:
@@ -319,6 +386,30 @@ def panoptic_colors(
                          f"got {describe(segment_ids)}")
     _check_integer(segment_ids, "segment_ids", "an integer Tensor[H, W]")
     _check_category_colors(category_colors)
+    border = None
+    if border_color is not None:
+        expected = "one colour, an (r, g, b) in [0, 1] or a float Tensor[3]"
+        if isinstance(border_color, Tensor) and border_color.shape != (3,):
+            raise ValueError(f"border_color must be {expected}, got {describe(border_color)}")
+        if not isinstance(border_color, Tensor) and (
+                not isinstance(border_color, Sequence) or len(border_color) != 3):
+            raise TypeError(f"border_color must be {expected}, got {border_color!r:.80}")
+        border = _parse_colors(border_color, 1, torch.empty(0, device=segment_ids.device),
+                               name="border_color")[0]  # (3,)
+    rgb = _panoptic_rgb(segment_ids, category_of_segment, thing_categories, category_colors)
+    if border is None:
+        return rgb
+    edge = segment_boundaries(segment_ids)  # (H, W)
+    return torch.where(edge, border.to(rgb.dtype)[:, None, None], rgb)
+
+
+def _panoptic_rgb(
+    segment_ids: Tensor,
+    category_of_segment: dict[int, int] | None,
+    thing_categories: Collection[int],
+    category_colors: Tensor,
+) -> Tensor:
+    """``panoptic_colors`` without the borders: Tensor[3, H, W]."""
     ids, inverse = torch.unique(segment_ids, return_inverse=True)  # (S,), (H, W)
     if category_of_segment is None:
         table = palette(int(ids.max()) + 1 if ids.numel() else 1, device=segment_ids.device)
@@ -342,17 +433,16 @@ def panoptic_colors(
                 f"[0, {len(category_colors)}), got {cat}"
             )
         rank[seg], seen[cat] = seen.get(cat, 0), seen.get(cat, 0) + 1
-    rows = []
+    cats, ranks, known = [], [], []
     for seg in ids.tolist():
-        if seg not in category_of_segment:
-            rows.append(torch.zeros(3))
-            continue
-        cat = category_of_segment[seg]
-        colour = category_colors[cat].float().cpu()
-        s = _shade(rank[seg]) if cat in thing_categories else 0.0
-        rows.append(colour + s * (1 - colour) if s > 0 else colour * (1 + s))
-    table = torch.stack(rows).to(segment_ids.device)  # (S, 3)
-    return table[inverse].permute(2, 0, 1).contiguous()  # (3, H, W)
+        cat = category_of_segment.get(seg)
+        known.append(cat is not None)
+        cats.append(0 if cat is None else cat)
+        ranks.append(rank[seg] if cat is not None and cat in thing_categories else 0)
+    colour = category_colors.float().cpu()[torch.tensor(cats, dtype=torch.long)]  # (S, 3)
+    table = _vary(colour, torch.tensor(ranks, dtype=torch.long))
+    table = table * torch.tensor(known)[:, None]  # void: black
+    return table.to(segment_ids.device)[inverse].permute(2, 0, 1).contiguous()  # (3, H, W)
 
 
 def parts_colors(parts: Tensor, num_parts: int) -> Tensor:

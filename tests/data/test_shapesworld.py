@@ -2,6 +2,8 @@
 
 import dataclasses
 import hashlib
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -102,6 +104,54 @@ def test_ground_depth_by_hand():
     torch.testing.assert_close(depth, torch.tensor([5.12]))
     far = lay.ground_depth(torch.tensor([22.6]), torch.tensor([22.5]), 64)
     assert far.item() == pytest.approx(lay.MAX_GROUND_DEPTH)  # clamped near the horizon
+
+
+def test_coco_schema_is_the_pose_packages():
+    # one copy of the COCO keypoint schema: the data package's names are aliases of the
+    # objects in coursekit.pose.coco_keypoints, and the COCO export writes them
+    import coursekit.data as data
+    from coursekit.data import persons
+    from coursekit.data.coco import coco_categories
+    from coursekit.pose import coco_keypoints as ck
+
+    assert persons.KEYPOINT_NAMES is ck.COCO_KEYPOINT_NAMES is data.KEYPOINT_NAMES
+    assert persons.SKELETON is ck.COCO_SKELETON is data.SKELETON
+    assert KEYPOINT_NAMES_BY_HAND == list(data.KEYPOINT_NAMES)
+    person = coco_categories()[-1]
+    assert person["keypoints"] == list(ck.COCO_KEYPOINT_NAMES)
+    assert person["skeleton"] == [list(p) for p in ck.COCO_SKELETON]
+    assert person["skeleton"][0] == [16, 14]  # 1-based, as in COCO's json
+
+
+KEYPOINT_NAMES_BY_HAND = [
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+]
+
+
+def test_no_import_cycle():
+    # coursekit.data and coursekit.viz import coursekit.pose.coco_keypoints, which imports
+    # only torch, coursekit.validators and coursekit.upsampling: any first import works,
+    # and none of them pulls in a model package
+    code = (
+        "import importlib, sys\n"
+        "orders = [['coursekit.data'], ['coursekit.data.persons'], ['coursekit.data.coco'],\n"
+        "          ['coursekit.viz'], ['coursekit.viz.overlay', 'coursekit.data'],\n"
+        "          ['coursekit.pose', 'coursekit.data', 'coursekit.viz']]\n"
+        "for order in orders:\n"
+        "    for name in [m for m in sys.modules if m.startswith('coursekit')]:\n"
+        "        del sys.modules[name]\n"
+        "    for name in order:\n"
+        "        importlib.import_module(name)\n"
+        "    heavy = sorted(m for m in sys.modules if m.split('.')[:2][-1] in\n"
+        "                   ('instance', 'segmentation', 'detection', 'panoptic'))\n"
+        "    assert not heavy, (order, heavy)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
 # ---------------------------------------------------------------- the contract

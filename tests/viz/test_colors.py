@@ -1,4 +1,5 @@
-"""Tests for coursekit/viz/colors.py: hsv_to_rgb, palette, label_colors, CATEGORY_COLORS."""
+"""Tests for coursekit/viz/colors.py: hsv_to_rgb, rgb_to_hsv, palette, label_colors,
+CATEGORY_COLORS (against the colours ShapesWorld draws)."""
 
 import matplotlib.colors
 import numpy as np
@@ -6,7 +7,10 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+from coursekit.data import CATEGORIES, render_batch
+from coursekit.data import layout as lay
 from coursekit.viz import CATEGORY_COLORS, hsv_to_rgb, label_colors, palette
+from coursekit.viz.colors import rgb_to_hsv
 
 
 def test_hsv_to_rgb_hand_computed():
@@ -63,10 +67,57 @@ def test_category_colors_are_distinct_and_fit_their_names():
     assert CATEGORY_COLORS.min() >= 0 and CATEGORY_COLORS.max() <= 1
     dist = torch.cdist(CATEGORY_COLORS, CATEGORY_COLORS) + 10 * torch.eye(8)
     assert dist.min() > 0.25
-    sky, grass, water, wall = CATEGORY_COLORS[:4]
+    sky, grass, water, wall, circle, square, triangle, person = CATEGORY_COLORS
     assert sky[2] > sky[0] and water[2] > water[0] and water[2] > water[1]  # blues
     assert grass[1] > grass[0] and grass[1] > grass[2]  # green
     assert wall.max() - wall.min() < 0.2 and wall[0] >= wall[2]  # greyish, a little brown
+    # the colours ShapesWorld draws the shapes in: red circles, violet squares, amber
+    # triangles (the square and triangle colours were once swapped in the label maps)
+    assert circle[0] > 0.8 and circle[1] < 0.3 and circle[2] < 0.3
+    assert square[2] > square[0] > square[1]  # violet: blue > red > green
+    assert triangle[0] > triangle[1] > triangle[2]  # amber: red > green > blue
+    assert person[0] > person[1] > person[2] > 0.3  # skin
+
+
+@pytest.fixture(scope="module")
+def drawn():
+    """ShapesWorld's own pixels: 160 scenes at 64 x 64 with persons and crowds."""
+    return render_batch(range(500, 660), 64, p_person=0.5, p_crowd=0.3)
+
+
+def test_category_colors_match_the_drawn_colours(drawn):
+    # The mean colour of each class's pixels is nearer its own palette colour than any other
+    # class's. Persons wear clothes of every colour; their palette colour is their skin, so
+    # they are compared by their skin pixels (head and lower arms).
+    pixels = drawn.image.permute(1, 0, 2, 3)  # (3, B, H, W)
+    skin = (drawn.parts == 1) | (drawn.parts == 5) | (drawn.parts == 6)
+    for c in CATEGORIES:
+        where = skin if c["name"] == "person" else drawn.semantic == c["id"]
+        assert int(where.sum()) > 1000, c["name"]
+        mean = pixels[:, where].double().mean(1)  # (3,)
+        dist = (CATEGORY_COLORS.double() - mean).norm(dim=1)  # (8,)
+        assert int(dist.argmin()) == c["id"], (c["name"], mean.tolist(), dist.tolist())
+        if c["name"] == "person":  # four skin tones: the palette's is one of them
+            own = (pixels[:, where] - CATEGORY_COLORS[7][:, None]).abs().amax(0) < 0.01
+            assert own.float().mean() > 0.1
+        else:  # close to the typical drawn colour (the per-channel median) itself
+            median = pixels[:, where].double().median(1).values
+            assert float((CATEGORY_COLORS[c["id"]].double() - median).norm()) < 0.1, c["name"]
+
+
+def test_category_colors_label_a_scene_like_the_scene(drawn):
+    # Colour each pixel of the picture by its nearest palette colour: a shape's pixels come
+    # out as its own class far more often than as any other (the rims are darker, so not all).
+    pixels = drawn.image.permute(0, 2, 3, 1).reshape(-1, 3)  # (P, 3)
+    nearest = torch.cdist(pixels, CATEGORY_COLORS).argmin(1).view(drawn.semantic.shape)
+    for name in ("circle", "square", "triangle", "grass", "sky"):
+        cid = next(c["id"] for c in CATEGORIES if c["name"] == name)
+        votes = torch.bincount(nearest[drawn.semantic == cid], minlength=8)
+        assert int(votes.argmax()) == cid and votes[cid] > 0.6 * votes.sum(), (name, votes)
+    # the fill colours of the renderer are the palette's shape colours
+    for name, rgb in zip(("circle", "square", "triangle"), lay.SHAPE_RGB, strict=True):
+        cid = next(c["id"] for c in CATEGORIES if c["name"] == name)
+        assert_close(CATEGORY_COLORS[cid], torch.tensor(rgb), rtol=0, atol=0.005)
 
 
 def test_label_colors_hand_computed():
@@ -118,11 +169,62 @@ def test_label_colors_device(device):
     assert_close(colours.cpu(), torch.from_numpy(matplotlib.colors.hsv_to_rgb(hsv)).float())
 
 
+def test_rgb_to_hsv_hand_computed():
+    rgb = torch.tensor(
+        [
+            [1.0, 0.0, 0.0],  # red: hue 0
+            [1.0, 1.0, 0.0],  # yellow: 1/6
+            [0.0, 0.5, 0.5],  # dark cyan: 1/2, s 1, v 0.5
+            [0.4, 0.8, 0.8],  # cyan at half saturation
+            [0.5, 0.5, 0.5],  # grey: hue 0, s 0
+            [0.0, 0.0, 0.0],  # black: s 0
+            [0.8, 0.2, 0.4],  # red largest, b > g: (g - b) / d = -1/3 -> hue 1 - 1/18
+        ],
+        dtype=torch.float64,
+    )
+    expected = torch.tensor(
+        [[0, 1, 1], [1 / 6, 1, 1], [0.5, 1, 0.5], [0.5, 0.5, 0.8], [0, 0, 0.5], [0, 0, 0],
+         [1 - 1 / 18, 0.75, 0.8]],
+        dtype=torch.float64,
+    )
+    assert_close(rgb_to_hsv(rgb), expected)
+
+
+@pytest.mark.parametrize("shape", [(7, 3), (4, 5, 3), (3,)])
+def test_rgb_to_hsv_matches_matplotlib_and_inverts_hsv_to_rgb(shape):
+    rgb = torch.rand(shape, dtype=torch.float64)
+    expected = torch.from_numpy(matplotlib.colors.rgb_to_hsv(rgb.numpy()))
+    assert_close(rgb_to_hsv(rgb), expected)
+    assert_close(hsv_to_rgb(rgb_to_hsv(rgb)), rgb)
+    ties = torch.tensor([[0.3, 0.3, 0.1], [0.2, 0.6, 0.6], [0.7, 0.1, 0.7]], dtype=torch.float64)
+    assert_close(rgb_to_hsv(ties), torch.from_numpy(matplotlib.colors.rgb_to_hsv(ties.numpy())))
+
+
+def test_rgb_to_hsv_device(device):
+    # reference: matplotlib on the CPU copy
+    rgb = torch.rand(5, 3)
+    out = rgb_to_hsv(rgb.to(device))
+    assert out.device.type == device.type and out.dtype == torch.float32
+    expected = torch.from_numpy(matplotlib.colors.rgb_to_hsv(rgb.double().numpy())).float()
+    assert_close(out.cpu(), expected)
+
+
+def test_rgb_to_hsv_gradcheck():
+    # away from the kinks: distinct channels, each a different one largest
+    rgb = torch.tensor([[0.8, 0.3, 0.1], [0.2, 0.7, 0.4], [0.3, 0.1, 0.9]], dtype=torch.float64)
+    assert torch.autograd.gradcheck(rgb_to_hsv, (rgb.requires_grad_(),))
+
+
 @pytest.mark.parametrize("fn, args, kwargs, error, match", [
+    (rgb_to_hsv, (torch.rand(4, 2),), {}, ValueError,
+     r"rgb must be Tensor\[\.\.\., 3\], got Tensor\[4, 2\] float32"),
+    (rgb_to_hsv, (torch.ones(4, 3, dtype=torch.uint8),), {}, TypeError,
+     r"rgb must be a float Tensor\[\.\.\., 3\] .*got Tensor\[4, 3\] uint8"),
+    (rgb_to_hsv, ([1.0, 0.0, 0.0],), {}, TypeError, "rgb must be a float Tensor.*got list"),
     (label_colors, (torch.zeros(1, 2, 2, dtype=torch.long), 3), {}, ValueError,
      r"labels must be Tensor\[H, W\] of class ids, got Tensor\[1, 2, 2\] int64"),
     (label_colors, (torch.zeros(2, 2), 3), {}, TypeError,
-     r"labels must be an integer tensor \(int64, int32, int16, int8 or uint8\), "
+     r"labels must be an integer tensor \(int64, int32, uint8, \.\.\.\), "
      r"got Tensor\[2, 2\] float32"),
     (label_colors, ([[0, 1]], 3), {}, TypeError, "labels must be an integer Tensor.*got list"),
     (label_colors, (torch.tensor([[0, 5]]), 3), {}, ValueError,

@@ -1,12 +1,14 @@
 """Tests for coursekit/viz/overlay.py: masks, boxes, keypoints, panoptic / parts / UV colours."""
 
 import math
+from collections import Counter
 
 import pytest
 import torch
 from torch.testing import assert_close
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
+import coursekit.pose.coco_keypoints as coco_keypoints
 import coursekit.viz.overlay as overlay_module
 from coursekit.viz import (
     CATEGORY_COLORS,
@@ -19,6 +21,7 @@ from coursekit.viz import (
     parts_colors,
     uv_colors,
 )
+from coursekit.viz.overlay import instance_colors, segment_boundaries
 
 RED, GREEN, BLUE = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
 IMAGE = torch.rand(3, 4, 4)
@@ -248,6 +251,9 @@ def test_coco_skeleton_is_the_standard_one():
                    [6, 8], [7, 9], [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5],
                    [4, 6], [5, 7]]  # fmt: skip
     assert [list(e) for e in COCO_SKELETON_0BASED] == [[a - 1, b - 1] for a, b in coco_1based]
+    # one copy of the COCO schema for the course: the pose package's own object
+    assert COCO_SKELETON_0BASED is coco_keypoints.COCO_SKELETON_0BASED
+    assert overlay_module.COCO_SKELETON_0BASED is coco_keypoints.COCO_SKELETON_0BASED
 
 
 def test_draw_keypoints_hand_computed():
@@ -375,18 +381,23 @@ def test_panoptic_colors_hand_computed():
         CATEGORY_COLORS[4],
         CATEGORY_COLORS[5],
     )
-    s1 = -(0.15 + 0.5 * 0.618033988749895)  # second circle: darker, c (1 + s)
     assert_close(out[:, 0, 0], sky)
     assert_close(out[:, 2, 2], wall)
     assert_close(out[:, 0, 2], circle)  # first circle: its category colour
     assert_close(out[:, 2, 1], circle)
-    assert_close(out[:, 1, 0], circle * (1 + s1))
     assert_close(out[:, 2, 0], square)  # first square
     assert_close(out[:, 1, 2], torch.zeros(3))  # void
-    # third instance: s_2 = +(0.15 + 0.5 frac(2 / phi)) -> towards white
-    out = panoptic_colors(torch.tensor([[3]]), {1: 4, 2: 4, 3: 4})
-    s2 = 0.15 + 0.5 * ((2 * 0.618033988749895) % 1)
-    assert_close(out[:, 0, 0], circle + s2 * (1 - circle))
+    assert_close(out[:, 1, 0], instance_colors(torch.tensor([4, 4]))[1])  # second circle
+    # By hand with an orange circle colour (1, 0.5, 0) (hue 1/12, see test_instance_colors):
+    # the 2nd circle (0, 1.6, -0.6) is (0.4, 0.2, 0), the 3rd (0.06, 0.5, 0.4) is
+    # (1, 0.958, 0.7); the stuff (sky) keeps its colour whatever its rank.
+    colours = CATEGORY_COLORS.double().clone()
+    colours[4] = torch.tensor([1.0, 0.5, 0.0], dtype=torch.float64)
+    out = panoptic_colors(torch.tensor([[1, 2, 3, 4]]), {1: 4, 2: 4, 3: 4, 4: 0},
+                          category_colors=colours)
+    expected = torch.tensor([[1.0, 0.5, 0.0], [0.4, 0.2, 0.0], [1.0, 0.958, 0.7],
+                             CATEGORY_COLORS[0].tolist()]).T  # (3, 4)
+    assert_close(out[:, 0, :], expected)
 
 
 def test_panoptic_colors_without_categories_and_device(device):
@@ -418,6 +429,140 @@ def test_parts_and_uv_colors_hand_computed(device):
     assert_close(uv_colors(uv, parts, background)[:, 0, 0].cpu(), torch.full((3,), 0.9))
 
 
+# ---------------------------------------------------------------- segment_boundaries
+
+
+def _boundaries_loop(ids: torch.Tensor) -> torch.Tensor:
+    """The rule of segment_boundaries, pixel pair by pixel pair."""
+    H, W = ids.shape
+    grid = ids.tolist()
+    area = Counter(v for row in grid for v in row)
+    marks = [[False] * W for _ in range(H)]
+
+    def at(i, j):
+        return grid[i][j] if 0 <= i < H and 0 <= j < W else None  # outside: no segment
+
+    def thin(i, j, di, dj):
+        return at(i - di, j - dj) != grid[i][j] and at(i + di, j + dj) != grid[i][j]
+
+    for di, dj in ((0, 1), (1, 0)):
+        for i in range(H - di):
+            for j in range(W - dj):
+                p, q = (i, j), (i + di, j + dj)
+                if at(*p) == at(*q):
+                    continue
+                order = (q, p) if area[at(*q)] >= area[at(*p)] else (p, q)
+                for x in order:
+                    if not thin(*x, di, dj):
+                        marks[x[0]][x[1]] = True
+                        break
+    for v in area:
+        pixels = [(i, j) for i in range(H) for j in range(W) if grid[i][j] == v]
+        if all(marks[i][j] for i, j in pixels):
+            for i, j in pixels:
+                marks[i][j] = False
+    return torch.tensor(marks, dtype=torch.bool)
+
+
+def _naive_boundaries(ids):
+    """Every pixel that differs from its left or upper neighbour (what lesson 06 drew)."""
+    edge = torch.zeros_like(ids, dtype=torch.bool)
+    edge[:, 1:] |= ids[:, 1:] != ids[:, :-1]
+    edge[1:, :] |= ids[1:, :] != ids[:-1, :]
+    return edge
+
+
+def test_segment_boundaries_hand_computed():
+    # A 1-pixel-wide vertical limb (id 1, column 2) on stuff (id 0): the line runs on the
+    # stuff on both sides of it (columns 1 and 3); the limb keeps every pixel.
+    ids = torch.zeros(4, 5, dtype=torch.long)
+    ids[:, 2] = 1
+    expected = torch.zeros(4, 5, dtype=torch.bool)
+    expected[:, 1] = expected[:, 3] = True
+    assert torch.equal(segment_boundaries(ids), expected)
+    assert _naive_boundaries(ids)[:, 2].all()  # the old way painted the whole limb over
+    # A lone pixel is never marked: its four neighbours are (a plus).
+    ids = torch.zeros(5, 5, dtype=torch.long)
+    ids[2, 2] = 7
+    expected = torch.zeros(5, 5, dtype=torch.bool)
+    expected[2, 1] = expected[2, 3] = expected[1, 2] = expected[3, 2] = True
+    assert torch.equal(segment_boundaries(ids), expected)
+    # Two halves of equal area: the line goes on the right / lower one (q), one pixel wide.
+    ids = torch.tensor([[1, 1, 2, 2], [1, 1, 2, 2]])
+    assert torch.equal(segment_boundaries(ids), torch.tensor([[0, 0, 1, 0], [0, 0, 1, 0]]) > 0)
+    # 1 x 2 bar (id 3) between lone pixels: pair (0, 1) marks column 1 (the bar is larger and
+    # not thin there), pair (2, 3) marks column 2: the bar would vanish, so it keeps both.
+    ids = torch.tensor([[1, 3, 3, 2]])
+    assert not segment_boundaries(ids).any()
+    # segment 1 three pixels long: the pair (2, 3) now marks column 2 (segment 1 is larger),
+    # the pair (4, 5) column 4, and the bar keeps column 3
+    ids = torch.tensor([[1, 1, 1, 3, 3, 2]])
+    assert torch.equal(segment_boundaries(ids), torch.tensor([[0, 0, 1, 0, 1, 0]]) > 0)
+
+
+def test_thin_limbs_stay_visible_in_panoptic_drawings():
+    # A person (segment 1): a torso block, a 1-pixel-wide vertical arm and a 1-pixel-wide
+    # diagonal leg, on grass (segment 1001). With borders, every limb pixel keeps the
+    # person's colour except at most the end of the straight arm.
+    ids = torch.full((10, 10), 1001)
+    ids[1:4, 3:6] = 1
+    arm = [(r, 4) for r in range(4, 9)]
+    leg = [(4 + k, 6 + k) for k in range(4)]
+    for r, c in arm + leg:
+        ids[r, c] = 1
+    cats = {1: 7, 1001: 1}
+    plain = panoptic_colors(ids, cats)
+    out = panoptic_colors(ids, cats, border_color=(1.0, 1.0, 1.0))
+    person = CATEGORY_COLORS[7]
+    kept_arm = sum(bool(torch.equal(out[:, r, c], person)) for r, c in arm)
+    assert kept_arm >= len(arm) - 1
+    assert all(torch.equal(out[:, r, c], person) for r, c in leg)
+    assert_close(out, torch.where(segment_boundaries(ids), 1.0, plain))
+    assert (out == 1.0).all(0).sum() > 10  # and the borders are drawn
+    # the naive rule erases the vertical arm entirely
+    naive = torch.where(_naive_boundaries(ids), 1.0, plain)
+    assert not any(torch.equal(naive[:, r, c], person) for r, c in arm)
+    # a darker, optional style: any colour, also as a tensor
+    dark = panoptic_colors(ids, cats, border_color=torch.tensor([0.1, 0.1, 0.1]))
+    assert_close(dark, torch.where(segment_boundaries(ids), 0.1, plain))
+
+
+@pytest.mark.parametrize("shape", [(7, 9), (12, 5), (1, 6), (6, 1)])
+def test_segment_boundaries_match_the_loop(shape):
+    g = torch.Generator().manual_seed(sum(shape))
+    for _ in range(6):
+        ids = torch.zeros(shape, dtype=torch.long)
+        for k in range(1, 6):  # random rectangles and 1-pixel lines over each other
+            h, w = shape
+            r0, c0 = int(torch.randint(0, h, (1,), generator=g)), int(
+                torch.randint(0, w, (1,), generator=g))
+            r1 = r0 + int(torch.randint(1, 4, (1,), generator=g))
+            c1 = c0 + int(torch.randint(1, 4, (1,), generator=g))
+            ids[r0:r1, c0:c1] = k * 10
+        out = segment_boundaries(ids)
+        assert torch.equal(out, _boundaries_loop(ids))
+        for v in ids.unique():
+            assert (~out[ids == v]).any()  # every segment keeps a pixel
+        # every marked pixel touches another segment
+        pad = torch.nn.functional.pad(ids, (1, 1, 1, 1), value=-1)
+        h, w = shape
+        touches = ((pad[1:-1, :-2] != ids) & (pad[1:-1, :-2] != -1)) | (
+            (pad[1:-1, 2:] != ids) & (pad[1:-1, 2:] != -1)) | (
+            (pad[:-2, 1:-1] != ids) & (pad[:-2, 1:-1] != -1)) | (
+            (pad[2:, 1:-1] != ids) & (pad[2:, 1:-1] != -1))
+        assert not (out & ~touches).any()
+
+
+def test_segment_boundaries_device(device):
+    # reference: the per-pixel loop on the CPU
+    g = torch.Generator().manual_seed(3)
+    ids = torch.randint(0, 4, (6, 8), generator=g) * 100
+    out = segment_boundaries(ids.to(device))
+    assert out.device.type == device.type and out.dtype == torch.bool
+    assert torch.equal(out.cpu(), _boundaries_loop(ids))
+    assert segment_boundaries(torch.zeros(0, 3, dtype=torch.long, device=device)).shape == (0, 3)
+
+
 IDS = torch.zeros(2, 2, dtype=torch.long)
 UV = torch.zeros(2, 2, 2)
 
@@ -445,7 +590,24 @@ UV = torch.zeros(2, 2, 2)
     (uv_colors, (UV, IDS.float()), TypeError, r"parts must be an integer Tensor\[2, 2\] like uv"),
     (uv_colors, (UV, IDS, torch.zeros(3, 3, 3)), ValueError,
      r"background must be Tensor\[3, 2, 2\], got Tensor\[3, 3, 3\] float32"),
+    (segment_boundaries, (IDS.float(),), TypeError,
+     r"segment_ids must be an integer Tensor\[H, W\] \(int64, .*got Tensor\[2, 2\] float32"),
+    (segment_boundaries, (IDS[None],), ValueError,
+     r"segment_ids must be an integer Tensor\[H, W\], got Tensor\[1, 2, 2\] int64"),
+    (segment_boundaries, ([[0, 1]],), TypeError, "segment_ids must be an integer Tensor.*list"),
 ])
 def test_panoptic_parts_uv_bad_inputs(fn, args, error, match):
     with pytest.raises(error, match=match):
         fn(*args)
+
+
+@pytest.mark.parametrize("border_color, error, match", [
+    ((1.0, 1.0), TypeError, r"border_color must be one colour, an \(r, g, b\) .*got \(1.0, 1.0\)"),
+    ("white", TypeError, "border_color must be one colour"),
+    (torch.ones(2, 3), ValueError,
+     r"border_color must be one colour.*got Tensor\[2, 3\] float32"),
+    (torch.ones(3, dtype=torch.long), TypeError, "border_color must be a float Tensor"),
+])
+def test_panoptic_border_color_bad_inputs(border_color, error, match):
+    with pytest.raises(error, match=match):
+        panoptic_colors(IDS, {0: 1}, border_color=border_color)
