@@ -104,6 +104,7 @@ def _stage(path: Path, write: Callable[[BinaryIO], Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; checkpoints are read by everyone (wheel, lab)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()

@@ -20,9 +20,12 @@ TRAINERS: dict[str, str] = {
     "fcn16s": "coursekit.segmentation.train:train_fcn16s",
     "fcn8s": "coursekit.segmentation.train:train_fcn8s",
     "segnet": "coursekit.segmentation.train:train_segnet",
+    "unet_short": "coursekit.segmentation.train:train_unet_short",
     "depth": "coursekit.dense.train:train_depth",
     "flow": "coursekit.dense.train:train_flow",
     "maskrcnn": "coursekit.instance.train:train_maskrcnn",
+    "keypointrcnn": "coursekit.pose.train:train_keypointrcnn",
+    "panopticfpn": "coursekit.panoptic.train:train_panoptic_fpn",
 }
 
 BENCHES: dict[str, str] = {

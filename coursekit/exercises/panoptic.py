@@ -222,3 +222,191 @@ def check_panoptic_fusion(fn: Callable) -> bool:
                     "class's free pixels one new segment; number segments 1, 2, ... in that order")
         return report(False, "panoptic_fusion gives a different panoptic map", hint)
     return report(True, "panoptic_fusion matches Detectron2's fusion on every case")
+
+
+# ---- merged objects: what PQ does to a segment that covers several objects -------------------
+
+def _merged_reference(areas: list[float]) -> tuple[float, float, float]:
+    """One predicted segment exactly covering the union of ``areas`` (disjoint objects)."""
+    total, best = sum(areas), max(areas)
+    if best / total > 0.5:  # matches the largest object only; the others are FN
+        return _pq_sq_rq([best / total], 0, len(areas) - 1)
+    return _pq_sq_rq([], 1, len(areas))  # matches nothing: one FP, every object an FN
+
+
+MERGED_CASES = [[100], [100, 100], [300, 100], [50, 30, 20], [60, 25, 15], [10, 10, 10, 10],
+                [90, 10]]
+
+
+def check_merged_pq(fn: Callable) -> bool:
+    """Grade ``fn(areas: Tensor[N]) -> (pq, sq, rq)``: N disjoint objects of one category, one
+    predicted segment that covers exactly their union, nothing else predicted."""
+    for areas in MERGED_CASES:
+        expected = _merged_reference(areas)
+        result, error = run_student(fn, torch.tensor(areas, dtype=torch.float64))
+        if error:
+            return report(False, "merged_pq", error)
+        values = _as_floats(result)
+        if values is None:
+            return report(False, f"return three numbers (pq, sq, rq), got {type(result).__name__}",
+                          "return pq, sq, rq as a tuple of floats")
+        if all(math.isclose(v, e, abs_tol=1e-6) for v, e in zip(values, expected, strict=True)):
+            continue
+        total, best, n = sum(areas), max(areas), len(areas)
+        what = (f"wrong (pq, sq, rq) for objects of {areas} pixels: got "
+                f"({values[0]:.4f}, {values[1]:.4f}, {values[2]:.4f})")
+        if best / total == 0.5 and values[0] > 0:
+            hint = "a match needs IoU > 0.5, strictly: exactly half is not a match"
+        elif best / total > 0.5 and math.isclose(values[1], 1.0, abs_tol=1e-6) and n > 1:
+            hint = ("the merged segment is larger than any one object: its IoU with an object "
+                    "is that object's area over the union's area")
+        elif best / total > 0.5 and math.isclose(values[0], values[1], abs_tol=1e-6) and n > 1:
+            hint = "only one object can be matched: every other object is a false negative"
+        elif best / total > 0.5 and math.isclose(values[2], 1 / (1 + 0.5 * n), abs_tol=1e-6):
+            hint = "the matched object is a TP, not also an FN: FN = N - 1"
+        elif best / total <= 0.5 and values[0] > 0:
+            hint = ("with IoU <= 0.5 for every object the merged segment matches nothing: "
+                    "no TP, so PQ = SQ = RQ = 0")
+        else:
+            hint = ("find which object (if any) the merged segment matches with IoU > 0.5, then "
+                    "count TP, FP, FN as for any category")
+        return report(False, what, hint)
+    return report(True, "merged_pq: one segment for N objects matches at most one of them")
+
+
+# ---- semantic map + connected components: a panoptic baseline ---------------------------------
+
+THING_IDS = (4, 5, 6, 7)
+STUFF_IDS = (0, 1, 2, 3)
+
+
+def components_reference(semantic: Tensor, connectivity: int = 8,
+                         stuff_area_threshold: int = 16) -> tuple[Tensor, list[dict]]:
+    """Semantic map Tensor[H, W] -> (ids, segments): one segment per connected component of
+    each thing class (``connectivity`` 8: pixels touching at an edge or a corner; 4: at an
+    edge), one per stuff class with at least ``stuff_area_threshold`` pixels; rest void."""
+    from scipy import ndimage
+
+    structure = None if connectivity == 4 else [[1, 1, 1], [1, 1, 1], [1, 1, 1]]
+    labels = semantic.cpu().numpy()
+    ids = torch.zeros(semantic.shape, dtype=torch.int64)
+    segments: list[dict] = []
+    for c in THING_IDS:
+        components, n = ndimage.label(labels == c, structure=structure)
+        components = torch.from_numpy(components).long()
+        for j in range(1, n + 1):
+            segments.append({"id": len(segments) + 1, "category_id": c})
+            ids[components == j] = len(segments)
+    for c in STUFF_IDS:
+        region = torch.from_numpy(labels == c)
+        if int(region.sum()) >= stuff_area_threshold:
+            segments.append({"id": len(segments) + 1, "category_id": c})
+            ids[region] = len(segments)
+    return ids, segments
+
+
+def _same_partition(got_ids: Tensor, got_cat: dict[int, int], ids: Tensor,
+                    cat: dict[int, int]) -> bool:
+    """Same segments (pixel sets) with the same categories, whatever the ids; void is id 0."""
+    if not torch.equal(got_ids == 0, ids == 0):
+        return False
+    pairs = torch.stack([got_ids[ids > 0], ids[ids > 0]], 1).unique(dim=0)  # (S, 2)
+    if len(pairs) != len(pairs[:, 0].unique()) or len(pairs) != len(pairs[:, 1].unique()):
+        return False
+    return all(got_cat.get(int(g)) == cat[int(r)] for g, r in pairs.tolist())
+
+
+def _component_cases() -> list[Tensor]:
+    # two circles touching at an edge, two squares touching only at a corner, a wall speck,
+    # a one-pixel-wide person line (diagonal), sky and grass
+    a = torch.zeros(12, 12, dtype=torch.int64)  # sky
+    a[6:] = 1  # grass
+    a[1:4, 1:3], a[1:4, 3:5] = 4, 4  # circles side by side: one component
+    a[7:9, 1:3], a[9:11, 3:5] = 5, 5  # squares meeting at a corner
+    a[0, 11] = 3  # a single wall pixel: below the stuff area threshold
+    for k in range(4):
+        a[2 + k, 7 + k] = 7  # a diagonal limb
+    a[8:10, 8:10] = 6
+    g = torch.Generator().manual_seed(9)
+    b = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7])[torch.randint(0, 8, (8, 8), generator=g)]
+    b = b.repeat_interleave(2, 0).repeat_interleave(3, 1)  # (16, 24) blocks
+    b[torch.rand(16, 24, generator=g) < 0.08] = 6  # scattered triangle pixels
+    return [a, b]
+
+
+def check_components(fn: Callable) -> bool:
+    """Grade ``fn(semantic: Tensor[H, W]) -> (ids Tensor[H, W], segments)``: the
+    8-connected components of each thing class, one segment per stuff class (>= 16 pixels)."""
+    for semantic in _component_cases():
+        ids, segments = components_reference(semantic)
+        result, error = run_student(fn, semantic.clone())
+        if error:
+            return report(False, "semantic map + connected components", error)
+        if not isinstance(result, tuple) or len(result) != 2 or not isinstance(result[0], Tensor):
+            return report(False, f"return (ids, segments), got {type(result).__name__}",
+                          "a Tensor[H, W] of segment ids and the list of segment dicts")
+        got_ids, got_segments = result
+        if got_ids.shape != ids.shape:
+            return report(False, f"ids should be {shape_str(ids)}, got {shape_str(got_ids)}")
+        try:
+            got_cat = {int(s["id"]): int(s["category_id"]) for s in got_segments}
+        except (TypeError, KeyError, ValueError):
+            return report(False, "each segment must be a dict with 'id' and 'category_id'")
+        got_ids = got_ids.long().cpu()
+        cat = {s["id"]: s["category_id"] for s in segments}
+        if _same_partition(got_ids, got_cat, ids, cat):
+            continue
+
+        def same_as(semantic=semantic, got_ids=got_ids, got_cat=got_cat, **kw) -> bool:
+            ref, ref_segments = components_reference(semantic, **kw)
+            return _same_partition(got_ids, got_cat, ref,
+                                   {s["id"]: s["category_id"] for s in ref_segments})
+
+        things = sum(1 for c in got_cat.values() if c in THING_IDS)
+        if same_as(connectivity=4):
+            hint = ("pixels that touch only at a corner belong to one component too "
+                    "(8-connectivity): a thin diagonal limb must not fall apart")
+        elif same_as(stuff_area_threshold=0):
+            hint = "a stuff class with fewer than 16 pixels is left void (id 0)"
+        elif things == len({int(c) for c in semantic.unique()} & set(THING_IDS)):
+            hint = ("one segment per thing class merges every object of that class: split each "
+                    "thing class into its connected components")
+        else:
+            hint = ("for each thing class label the connected components of its mask (e.g. "
+                    "scipy.ndimage.label), one segment each; one segment per stuff class")
+        return report(False, f"the segments differ from the connected components "
+                             f"({len(got_cat)} segments, {len(segments)} expected)", hint)
+    return report(True, "components: one segment per connected component of each thing class")
+
+
+def check_components_prediction(fn: Callable, fusion: dict, components: dict) -> bool:
+    """Compare a prediction ``fn() -> {"higher": "fusion" | "components", "loses_on": "SQ" |
+    "RQ", "class": a thing category name}`` with the measured Things PQ of the two answers
+    (``panoptic_quality`` results): which is higher, on which of SQ / RQ the components
+    baseline is lower, and the thing class whose PQ drops most from fusion to components."""
+    from coursekit.data.shapesworld import CATEGORIES
+
+    prediction, error = run_student(fn)
+    if error:
+        return report(False, "prediction", error)
+    if not isinstance(prediction, dict) or not {"higher", "loses_on", "class"} <= set(prediction):
+        return report(False, "prediction must be a dict with the keys 'higher', 'loses_on', "
+                             "'class'", "e.g. {'higher': ..., 'loses_on': ..., 'class': ...}")
+    name = {c["id"]: c["name"] for c in CATEGORIES}
+    f, c = fusion["Things"], components["Things"]
+    higher = "fusion" if f["pq"] >= c["pq"] else "components"
+    loses_on = "RQ" if c["rq"] - f["rq"] < c["sq"] - f["sq"] else "SQ"
+    drop = {name[k]: fusion["per_class"][k]["pq"] - components["per_class"][k]["pq"]
+            for k in THING_IDS if k in fusion["per_class"] and k in components["per_class"]}
+    worst = max(drop, key=drop.get)
+    measured = {"higher": higher, "loses_on": loses_on, "class": worst}
+    wrong = [k for k in ("higher", "loses_on", "class")
+             if str(prediction[k]).strip().lower() != measured[k].lower()]
+    summary = (f"measured Things PQ fusion {f['pq']:.4f} vs components {c['pq']:.4f}; "
+               f"components SQ {c['sq']:.4f} vs {f['sq']:.4f}, RQ {c['rq']:.4f} vs {f['rq']:.4f}; "
+               f"largest PQ drop: {worst} ({drop[worst]:.4f})")
+    if not wrong:
+        return report(True, f"prediction matches the measurement: {summary}")
+    return report(False, f"prediction differs on {', '.join(wrong)}: {summary}",
+                  "a merge costs a match (RQ), not pixels (SQ); compare the per-class table "
+                  "and the figure below to see which objects touch most often")

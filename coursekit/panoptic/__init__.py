@@ -6,7 +6,9 @@
 * ``panoptic_fusion`` — instances + semantic map -> one panoptic map (fusion.py), same as
   Detectron2's ``combine_semantic_and_instance_outputs``
 * ``PanopticFPN``, ``SemanticFPNHead`` — one FPN backbone, an instance and a semantic branch
-  (panoptic_fpn.py)
+  (panoptic_fpn.py); ``load_panoptic_fpn`` — the shipped one: the shipped Mask R-CNN (frozen)
+  plus the semantic branch ``coursekit train panopticfpn`` trained on it (train.py, imported
+  lazily)
 * ``SHAPESWORLD_CATEGORIES`` — ShapesWorld's categories as ``{id: {"isthing": 0/1}}``; the
   ground truth of a scene is ``coursekit.data.coco.panoptic_ids(scene)`` -> (ids, segments)
 
@@ -25,5 +27,13 @@ SHAPESWORLD_CATEGORIES = {c["id"]: {"isthing": c["isthing"], "name": c["name"]}
 
 __all__ = [
     "PQStat", "PanopticFPN", "SHAPESWORLD_CATEGORIES", "SemanticFPNHead", "panoptic_fusion",
-    "panoptic_quality", "panoptic_quality_loop",
+    "load_panoptic_fpn", "panoptic_quality", "panoptic_quality_loop",
 ]
+
+
+def __getattr__(name: str):
+    if name == "load_panoptic_fpn":  # keeps `import coursekit.panoptic` light
+        from coursekit.panoptic.train import load_panoptic_fpn
+
+        return load_panoptic_fpn
+    raise AttributeError(f"module 'coursekit.panoptic' has no attribute {name!r}")

@@ -16,17 +16,16 @@ The upsampling is lesson 02's ``bilinear_upsample`` (``size=`` the next level's 
 ``align_corners=False``), the same as ``F.interpolate(mode="bilinear")`` up to float32
 rounding (tested). The two losses are added (with a weight) and trained together; at
 test time the two outputs are merged by ``panoptic_fusion``. ``PanopticFPN(mask_rcnn,
-num_classes)`` builds the semantic branch on the FPN of one of our ``MaskRCNN`` models
-(untrained: the lesson only looks at its structure). Tested in
-tests/panoptic/test_panoptic_fpn.py.
+num_classes)`` builds the semantic branch on the FPN of one of our ``MaskRCNN`` models;
+``coursekit.panoptic.train`` trains it on the shipped Mask R-CNN's frozen FPN
+(``coursekit train panopticfpn``) and ``load_panoptic_fpn()`` loads the result. Tested in
+tests/panoptic/test_panoptic_fpn.py and tests/panoptic/test_panoptic_fpn_train.py.
 """
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
-from coursekit.instance.paste import paste_masks_in_image
 from coursekit.upsampling.bilinear import bilinear_upsample
 from coursekit.validators import describe, shape_str
 
@@ -99,12 +98,5 @@ class PanopticFPN(nn.Module):
         semantic = self.semantic_head(features, image_size)  # (B, num_classes, H, W)
         proposals, _ = m.rpn(image_size, list(features.values()), None)
         detections, _ = m.roi_heads(features, proposals, image_size, None)
-        # class index -> category id
-        ids = torch.tensor([0] + list(m.thing_ids), device=images.device)
-        out = []
-        for det in detections:  # as MaskRCNN.predict: category ids, masks pasted and thresholded
-            masks = paste_masks_in_image(det["masks"], det["boxes"], image_size,
-                                         aligned=m.roi_heads.mask_aligned)
-            out.append({"boxes": det["boxes"], "labels": ids[det["labels"]],
-                        "scores": det["scores"], "masks": masks[:, 0] >= 0.5})
-        return out, semantic
+        # as MaskRCNN.predict(score_threshold=0): category ids, masks pasted and thresholded
+        return m.postprocess(detections, image_size), semantic
