@@ -21,11 +21,18 @@ AP = mean over the 10 thresholds ``t = 0.5, 0.55, …, 0.95`` and over the categ
 region: ``|d ∩ g| / |d|``. Same numbers as pycocotools' ``COCOeval`` (maxDets 100,
 optional area range), down to its precision and recall arrays; tested in
 tests/instance/test_ap.py against pycocotools (``coco_eval.py``) and by hand.
+
+The same AP scores **keypoints** (``iou_type="keypoints"``): only the similarity changes,
+OKS in place of IoU, passed in as ``similarity`` (``coursekit.pose`` passes its ``oks``;
+this package does not import it). As COCOeval does for keypoints, a ground truth without
+any labelled keypoint is ignored, and a detection's area is that of its keypoints'
+bounding box. Tested against pycocotools (``iouType="keypoints"``) in
+tests/pose/test_keypoint_eval.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -46,6 +53,10 @@ def linspace(start: float, stop: float, num: int) -> list[float]:
 
 IOU_THRESHOLDS = linspace(0.5, 0.95, 10)
 RECALL_THRESHOLDS = linspace(0.0, 1.0, 101)
+IOU_TYPES = ("segm", "bbox", "keypoints")
+
+# (one image's prediction dict, its ground-truth dict with "area") -> Tensor[D, G]
+Similarity = Callable[[dict[str, Tensor], dict[str, Tensor]], Tensor]
 
 
 # ---- IoU -----------------------------------------------------------------------------------
@@ -247,12 +258,13 @@ def check_entries(entries: object, name: str, iou_type: str,
 
     Keys ``boxes`` Tensor[N, 4], ``labels`` Tensor[N], ``scores`` Tensor[N] (if
     ``needs_scores``), ``masks`` bool Tensor[N, H, W] (``iou_type == "segm"``; checked
+    whenever present), ``keypoints`` Tensor[N, K, 3] (``iou_type == "keypoints"``; checked
     whenever present), optional ``iscrowd`` bool Tensor[N] and ``area`` Tensor[N].
     """
     if not isinstance(entries, (list, tuple)):
         raise TypeError(f"{name} must be a list with one dict per image, got {describe(entries)}")
     keys = ["boxes", "labels"] + (["scores"] if needs_scores else [])
-    keys += ["masks"] if iou_type == "segm" else []
+    keys += {"segm": ["masks"], "keypoints": ["keypoints"]}.get(iou_type, [])
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or any(k not in entry for k in keys):
             got = sorted(entry) if isinstance(entry, dict) else describe(entry)
@@ -264,11 +276,11 @@ def check_entries(entries: object, name: str, iou_type: str,
         if boxes.shape != (n, 4):
             raise ValueError(f"{where}['boxes'] must be Tensor[N, 4] with N = {n} (one per "
                              f"label), got {shape_str(boxes)}")
-        for k in [k for k in ("scores", "masks", "iscrowd", "area") if k in entry]:
-            want = "Tensor[N, H, W]" if k == "masks" else "Tensor[N]"
-            value = require_dim(entry[k], f"{where}['{k}']", 3 if k == "masks" else 1,
+        for k in [k for k in ("scores", "masks", "keypoints", "iscrowd", "area") if k in entry]:
+            want = {"masks": "Tensor[N, H, W]", "keypoints": "Tensor[N, K, 3]"}.get(k, "Tensor[N]")
+            value = require_dim(entry[k], f"{where}['{k}']", 1 if want == "Tensor[N]" else 3,
                                 f"{want} with N = {n}")
-            if len(value) != n:
+            if len(value) != n or (k == "keypoints" and value.shape[2] != 3):
                 raise ValueError(f"{where}['{k}'] must be {want} with N = {n}, "
                                  f"got {shape_str(value)}")
             if k == "masks":  # a float mask would get a soft IoU here, truncated by pycocotools
@@ -279,11 +291,23 @@ def check_entries(entries: object, name: str, iou_type: str,
 
 
 def _image_inputs(pred: dict[str, Tensor], gt: dict[str, Tensor], iou_type: str,
-                  lo: float, hi: float) -> dict[str, list]:
-    """One image's IoU matrix (all detections × all ground truths) and attributes, as lists."""
+                  lo: float, hi: float, similarity: Similarity | None = None) -> dict[str, list]:
+    """One image's IoU (or OKS) matrix (all detections × all ground truths) and attributes."""
     pred_labels, gt_labels = pred["labels"].cpu(), gt["labels"].cpu()
     crowd = gt.get("iscrowd", torch.zeros(len(gt_labels), dtype=torch.bool)).cpu()
-    if iou_type == "segm":
+    gt_area = _gt_area(gt)
+    ignore = crowd | (gt_area < lo) | (gt_area > hi)
+    if iou_type == "keypoints":  # OKS; COCOeval ignores a person without labelled keypoints
+        assert similarity is not None
+        ious = _similarity_matrix(similarity, pred, {**gt, "area": gt_area})
+        ignore |= ~(gt["keypoints"][..., 2] > 0).any(1).cpu()
+        kp = pred["keypoints"].double().cpu()  # (D, K, 3)
+        if kp.shape[1]:  # the keypoints' bounding box, as pycocotools' loadRes
+            span = kp[..., :2].amax(1) - kp[..., :2].amin(1)  # (D, 2)
+            dt_area = span[:, 0] * span[:, 1]
+        else:
+            dt_area = kp.new_zeros(len(kp))
+    elif iou_type == "segm":
         dt_masks, gt_masks = pred["masks"].cpu(), gt["masks"].cpu()
         ious = mask_iou(dt_masks, gt_masks, crowd)
         dt_area = dt_masks.flatten(1).sum(1).double()
@@ -292,18 +316,33 @@ def _image_inputs(pred: dict[str, Tensor], gt: dict[str, Tensor], iou_type: str,
         ious = box_iou_xywh(boxes, gt["boxes"].cpu(), crowd)
         wh = (boxes[:, 2:] - boxes[:, :2]).double()  # COCO's bbox area: w * h
         dt_area = wh[:, 0] * wh[:, 1]
-    if "area" in gt:
-        gt_area = gt["area"].double().cpu()
-    elif "masks" in gt:
-        gt_area = gt["masks"].flatten(1).sum(1).double().cpu()
-    else:
-        b = gt["boxes"].double().cpu()
-        gt_area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     return {"ious": ious.tolist(), "scores": pred["scores"].double().cpu().tolist(),
             "dt_labels": pred_labels.tolist(), "gt_labels": gt_labels.tolist(),
-            "gt_crowd": crowd.tolist(),
-            "gt_ignore": (crowd | (gt_area < lo) | (gt_area > hi)).tolist(),
+            "gt_crowd": crowd.tolist(), "gt_ignore": ignore.tolist(),
             "dt_outside": ((dt_area < lo) | (dt_area > hi)).tolist()}
+
+
+def _gt_area(gt: dict[str, Tensor]) -> Tensor:
+    """float64 Tensor[G]: ``area`` if given, else mask pixels, else box area (as COCO's json)."""
+    if "area" in gt:
+        return gt["area"].double().cpu()
+    if "masks" in gt:
+        return gt["masks"].flatten(1).sum(1).double().cpu()
+    b = gt["boxes"].double().cpu()
+    return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+
+
+def _similarity_matrix(similarity: Similarity, pred: dict[str, Tensor],
+                       gt: dict[str, Tensor]) -> Tensor:
+    """``similarity(pred, gt)`` checked to be a real Tensor[D, G] (float64 on the CPU)."""
+    D, G = len(pred["labels"]), len(gt["labels"])
+    if D == 0 or G == 0:
+        return torch.zeros(D, G, dtype=torch.float64)
+    out = similarity(pred, gt)
+    if not isinstance(out, Tensor) or out.shape != (D, G):
+        raise ValueError(f"similarity must return Tensor[D, G] = Tensor[{D}, {G}] (detections "
+                         f"× ground truths), got {shape_str(out)}")
+    return out.detach().double().cpu()
 
 
 def _evaluate_category(image: dict[str, list], category: int,
@@ -325,7 +364,8 @@ def _evaluate_category(image: dict[str, list], category: int,
 def evaluate_coco_style(predictions: list[dict[str, Tensor]],
                         ground_truths: list[dict[str, Tensor]], iou_type: str = "segm",
                         area_range: tuple[float, float] | None = None,
-                        max_dets: int = 100) -> dict[str, Any]:
+                        max_dets: int = 100,
+                        similarity: Similarity | None = None) -> dict[str, Any]:
     """COCO AP, AP50 and AP75 of instance predictions, per the module docstring.
 
     Args:
@@ -334,10 +374,15 @@ def evaluate_coco_style(predictions: list[dict[str, Tensor]],
         ground_truths: one dict per image: ``boxes`` Tensor[G, 4], ``labels`` Tensor[G],
             ``masks`` bool Tensor[G, H, W] (``"segm"``), optional ``iscrowd`` bool Tensor[G]
             and ``area`` Tensor[G] (default: mask pixels if masks are given, else box area).
-        iou_type: ``"segm"`` (mask IoU) or ``"bbox"``.
+        iou_type: ``"segm"`` (mask IoU), ``"bbox"``, or ``"keypoints"`` (``similarity``,
+            OKS; both dicts then need ``keypoints`` Tensor[N, K, 3]).
         area_range: ``(min, max)`` area; ground truths outside are ignored, as are unmatched
             detections outside (COCO's "small/medium/large"); ``None``: all.
-        max_dets: detections kept per image and category, best first.
+        max_dets: detections kept per image and category, best first (COCO uses 20 for
+            keypoints).
+        similarity: for ``"keypoints"`` only, and required there: ``similarity(pred, gt)``
+            -> Tensor[D, G] for one image's dicts (``gt`` with its ``area`` filled in), e.g.
+            ``coursekit.pose.keypoint_similarity`` (OKS).
 
     Returns:
         ``{"ap", "ap50", "ap75", "ap_per_category": {label: AP}, "categories": [K labels],
@@ -347,8 +392,17 @@ def evaluate_coco_style(predictions: list[dict[str, Tensor]],
         when no category has any), as COCOeval's ``eval["precision"]`` and ``eval["recall"]``
         for one area range and one ``max_dets``. Tested in tests/instance/test_ap.py.
     """
-    if iou_type not in ("segm", "bbox"):
-        raise ValueError(f"iou_type must be 'segm' or 'bbox', got {iou_type!r}")
+    valid_types = ("iou_type must be 'segm' or 'bbox', or 'keypoints' with similarity= an OKS "
+                   "function (e.g. coursekit.pose.keypoint_similarity)")
+    if iou_type not in IOU_TYPES or (iou_type == "keypoints" and similarity is None):
+        missing = " without similarity" if iou_type == "keypoints" else ""
+        raise ValueError(f"{valid_types}, got {iou_type!r}{missing}")
+    if iou_type == "keypoints" and not callable(similarity):
+        raise TypeError(f"similarity must be a function (pred, gt) -> Tensor[D, G], "
+                        f"got {describe(similarity)}")
+    if iou_type != "keypoints" and similarity is not None:
+        raise ValueError(f"similarity is for iou_type='keypoints' only, got iou_type "
+                         f"{iou_type!r}")
     predictions = check_entries(predictions, "predictions", iou_type, True)
     ground_truths = check_entries(ground_truths, "ground_truths", iou_type, False)
     if len(predictions) != len(ground_truths):
@@ -359,7 +413,7 @@ def evaluate_coco_style(predictions: list[dict[str, Tensor]],
     categories = sorted({int(c) for gt in ground_truths for c in gt["labels"].tolist()})
     per_category: dict[int, list[dict[str, Any]]] = {c: [] for c in categories}
     for pred, gt in zip(predictions, ground_truths, strict=True):  # step 1, image by image
-        image = _image_inputs(pred, gt, iou_type, lo, hi)
+        image = _image_inputs(pred, gt, iou_type, lo, hi, similarity)
         for c in set(image["gt_labels"]) | (set(image["dt_labels"]) & set(categories)):
             result = _evaluate_category(image, c, max_dets)
             if result is not None:

@@ -12,10 +12,13 @@ torchvision's ``MaskRCNN`` uses (``describe_stages`` prints both side by side)::
     roi_heads.mask_*     RoI Align 14×14 -> convs -> 2× deconv -> C×28×28  (MaskHead)
 
 ``build_mask_rcnn(**config)`` wires them (≈1.2 M parameters by default, for 64 × 64
-ShapesWorld images); ``model(images, targets)`` returns the losses in training, and in
-eval the same detections as ``model.predict(images, score_threshold=0.0)``: ShapesWorld
-category ids and bool image-sized masks (``MaskRCNN``'s docstring). ``count_parameters``
-is ``coursekit.validators.count_parameters``. Tested in tests/instance/test_mask_rcnn.py.
+ShapesWorld images; ``extra_heads={"keypoints": head}`` plugs in more per-RoI heads,
+``heads.RoIHead``, the way ``coursekit.pose`` adds its keypoint head);
+``model(images, targets)`` returns the losses in training, and in eval the same
+detections as ``model.predict(images, score_threshold=0.0)``: ShapesWorld category ids and
+bool image-sized masks (``MaskRCNN``'s docstring). ``count_parameters`` is
+``coursekit.validators.count_parameters``. Tested in tests/instance/test_mask_rcnn.py
+and tests/instance/test_heads.py.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from torch import Tensor, nn
 
 from coursekit.instance.backbone import BackboneWithFPN
 from coursekit.instance.box_head import BoxHead, BoxPredictor
+from coursekit.instance.heads import RoIHead
 from coursekit.instance.mask_head import MaskHead
 from coursekit.instance.paste import paste_masks_in_image
 from coursekit.instance.pooler import MultiScaleRoIAlign
@@ -35,7 +39,7 @@ from coursekit.instance.rpn import AnchorGenerator, RegionProposalNetwork, RPNHe
 from coursekit.validators import count_parameters, require_dim, shape_str
 
 __all__ = ["DEFAULT_CONFIG", "STAGES", "ImageNormalize", "MaskRCNN", "build_mask_rcnn",
-           "count_parameters", "describe_stages"]
+           "count_parameters", "describe_stages", "pyramid_strides"]
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "thing_ids": [4, 5, 6, 7],  # ShapesWorld categories -> classes 1..4 (0 = background)
@@ -48,9 +52,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "rpn_pre_nms_top_n": [200, 100], "rpn_post_nms_top_n": [100, 50],
     "box_batch_size_per_image": 64, "detections_per_img": 50,
     # Detectron2's pixel grid for mask targets and pasting (torchvision's: False); see
-    # targets.py. The feature poolers keep RoI Align's aligned=False (Detectron2's
-    # ROIAlignV2 aligns them too).
+    # targets.py.
     "mask_aligned": True,
+    # RoI Align of the box and mask poolers: the shipped maskrcnn keeps torchvision's
+    # aligned=False; True is Detectron2's ROIAlignV2 (the keypoint model uses it)
+    "pooler_aligned": False,
 }  # fmt: skip
 
 # (stage, where torchvision keeps it, where we keep it)
@@ -88,7 +94,9 @@ class MaskRCNN(nn.Module):
     One output vocabulary for ``model(images)`` (eval) and ``model.predict(image)``: per
     image ``{"boxes": Tensor[D, 4] xyxy in pixels, "labels": int64 Tensor[D] ShapesWorld
     category ids (``thing_ids``, as ``coursekit.data.CATEGORIES``), "scores": Tensor[D],
-    "masks": bool Tensor[D, H, W]}`` (image-sized, pasted and thresholded), best first.
+    "masks": bool Tensor[D, H, W]}`` (image-sized, pasted and thresholded), best first,
+    plus one ``Tensor[D, ...]`` per output of each extra head (``roi_heads.extra_heads``,
+    e.g. ``"keypoints"``; zero rows for the detections a head does not run on).
     Training targets use torchvision's class indices ``1..len(thing_ids)`` instead.
     """
 
@@ -111,9 +119,11 @@ class MaskRCNN(nn.Module):
 
         Returns:
             losses ``{"loss_objectness", "loss_rpn_box_reg", "loss_classifier",
-            "loss_box_reg", "loss_mask"}``, or per image the detections the heads keep
-            (score > ``roi_heads.score_thresh``) in the class docstring's vocabulary, masks
-            thresholded at 0.5 — the same as ``predict(images, score_threshold=0.0)``.
+            "loss_box_reg", "loss_mask"}`` (and the extra heads' losses, which need their
+            ``target_keys`` in ``targets``, e.g. ``"keypoints"``), or per image the
+            detections the heads keep (score > ``roi_heads.score_thresh``) in the class
+            docstring's vocabulary, masks thresholded at 0.5 — the same as
+            ``predict(images, score_threshold=0.0)``.
         """
         require_dim(images, "images", 4, "Tensor[B, 3, H, W]")
         if images.shape[1] != 3:
@@ -149,8 +159,10 @@ class MaskRCNN(nn.Module):
             masks = paste_masks_in_image(det["masks"][keep], det["boxes"][keep], image_size,
                                          aligned=self.roi_heads.mask_aligned,
                                          threshold=mask_threshold)  # (D, 1, H, W) bool
-            out.append({"boxes": det["boxes"][keep], "labels": category[det["labels"][keep] - 1],
-                        "scores": det["scores"][keep], "masks": masks[:, 0]})
+            kept = {"boxes": det["boxes"][keep], "labels": category[det["labels"][keep] - 1],
+                    "scores": det["scores"][keep], "masks": masks[:, 0]}
+            kept.update({k: v[keep] for k, v in det.items() if k not in kept})  # extra heads
+            out.append(kept)
         return out
 
     @torch.no_grad()
@@ -177,8 +189,14 @@ class MaskRCNN(nn.Module):
         return out[0] if image.dim() == 3 else out
 
 
-def build_mask_rcnn(**overrides: Any) -> MaskRCNN:
-    """A fresh tiny Mask R-CNN; keyword arguments override ``DEFAULT_CONFIG`` entries."""
+def build_mask_rcnn(*, extra_heads: dict[str, RoIHead] | None = None,
+                    **overrides: Any) -> MaskRCNN:
+    """A fresh tiny Mask R-CNN; keyword arguments override ``DEFAULT_CONFIG`` entries.
+
+    ``extra_heads``: ``{name: RoIHead}`` more per-RoI heads (``heads.py``), e.g.
+    ``{"keypoints": KeypointHead(...)}`` from ``coursekit.pose``; their ``roi_pool`` must
+    read this model's pyramid: strides ``pyramid_strides(widths)`` (``(2, 4, 8)`` by default).
+    """
     unknown = set(overrides) - set(DEFAULT_CONFIG)
     if unknown:
         raise ValueError(f"unknown config keys {sorted(unknown)}; "
@@ -197,7 +215,8 @@ def build_mask_rcnn(**overrides: Any) -> MaskRCNN:
                                 batch_size_per_image=cfg["rpn_batch_size_per_image"],
                                 pre_nms_top_n={"training": pre[0], "testing": pre[1]},
                                 post_nms_top_n={"training": post[0], "testing": post[1]})
-    pool = {"canonical_scale": cfg["canonical_scale"], "canonical_level": cfg["canonical_level"]}
+    pool = {"canonical_scale": cfg["canonical_scale"], "canonical_level": cfg["canonical_level"],
+            "aligned": cfg["pooler_aligned"]}
     roi_heads = RoIHeads(
         MultiScaleRoIAlign(backbone.strides, 7, cfg["box_sampling_ratio"], **pool),
         BoxHead(cfg["fpn_channels"] * 7 * 7, cfg["representation"]),
@@ -207,19 +226,32 @@ def build_mask_rcnn(**overrides: Any) -> MaskRCNN:
         batch_size_per_image=cfg["box_batch_size_per_image"],
         detections_per_img=cfg["detections_per_img"],
         mask_aligned=cfg["mask_aligned"],
+        extra_heads=extra_heads,
     )
     return MaskRCNN(ImageNormalize(), backbone, rpn, roi_heads, cfg["thing_ids"], config=cfg)
 
 
-def describe_stages(model: nn.Module) -> list[str]:
+def pyramid_strides(widths: list[int] | None = None) -> tuple[int, ...]:
+    """The FPN's strides for backbone ``widths`` (default ``DEFAULT_CONFIG``'s): ``2, 4, 8, ...``.
+
+    Same as ``build_mask_rcnn(widths=widths).backbone.strides``, without building it.
+    """
+    n = len(DEFAULT_CONFIG["widths"] if widths is None else widths)
+    return tuple(2 ** (i + 1) for i in range(n))
+
+
+def describe_stages(model: nn.Module,
+                    stages: list[tuple[str, str, str]] | None = None) -> list[str]:
     """One line per Mask R-CNN stage: ``"stage: path ClassName (N params)"``.
 
     Works on ours and on torchvision's ``maskrcnn_resnet50_fpn`` (each has the stages
-    under the paths in ``STAGES``), so the two can be printed side by side.
+    under the paths in ``STAGES``), so the two can be printed side by side. ``stages``:
+    another list of ``(stage, torchvision's path, our path)`` (default ``STAGES``; e.g.
+    with a keypoint head's stages added, ``coursekit.pose.keypoint_rcnn``).
     """
     ours = isinstance(model, MaskRCNN)
     lines = []
-    for stage, tv_path, our_path in STAGES:
+    for stage, tv_path, our_path in STAGES if stages is None else stages:
         path = our_path if ours else tv_path
         module: Any = model
         for name in path.split("."):

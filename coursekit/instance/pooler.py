@@ -9,7 +9,9 @@ assigned to level::
 then cropped with ``roi_align`` (coursekit.detection) at that level's
 ``spatial_scale = 2^-k``. Same rule as torchvision's ``MultiScaleRoIAlign`` /
 ``LevelMapper`` (there ``s0 = 224``, ``k0 = 4`` for 800-pixel images; our images are
-64 pixels). Tested in tests/instance/test_mask_rcnn.py.
+64 pixels). ``aligned=True`` shifts the sampling grid by half a pixel (Detectron2's
+ROIAlignV2, ``roi_align(..., aligned=True)``); the default ``False`` is torchvision's and
+the shipped ``maskrcnn``'s. Tested in tests/instance/test_mask_rcnn.py.
 """
 
 from __future__ import annotations
@@ -41,14 +43,15 @@ class MultiScaleRoIAlign(nn.Module):
     """RoI Align each box at its own pyramid level.
 
     ``MultiScaleRoIAlign(strides, output_size, sampling_ratio=2, canonical_scale,
-    canonical_level)``; ``forward(features, boxes)``: ``features`` the FPN's ordered dict of
-    Tensor[B, C, H_l, W_l] with strides ``strides`` (powers of 2, fine to coarse), ``boxes``
-    a list of B Tensor[K_b, 4] in image pixels -> Tensor[sum K_b, C, output_size,
-    output_size] in the boxes' order.
+    canonical_level, aligned=False)``; ``forward(features, boxes)``: ``features`` the FPN's
+    ordered dict of Tensor[B, C, H_l, W_l] with strides ``strides`` (powers of 2, fine to
+    coarse), ``boxes`` a list of B Tensor[K_b, 4] in image pixels -> Tensor[sum K_b, C,
+    output_size, output_size] in the boxes' order.
     """
 
     def __init__(self, strides: tuple[int, ...], output_size: int, sampling_ratio: int = 2,
-                 canonical_scale: float = 32.0, canonical_level: int = 2) -> None:
+                 canonical_scale: float = 32.0, canonical_level: int = 2,
+                 aligned: bool = False) -> None:
         super().__init__()
         levels = [math.log2(s) for s in strides]
         if any(k != int(k) for k in levels) or list(levels) != sorted(levels):
@@ -57,6 +60,7 @@ class MultiScaleRoIAlign(nn.Module):
         self.k_min, self.k_max = int(levels[0]), int(levels[-1])
         self.output_size, self.sampling_ratio = output_size, sampling_ratio
         self.canonical_scale, self.canonical_level = canonical_scale, canonical_level
+        self.aligned = bool(aligned)  # half-pixel shift of RoI Align (Detectron2's ROIAlignV2)
 
     def forward(self, features: OrderedDict[str, Tensor], boxes: list[Tensor]) -> Tensor:
         feats = list(features.values())
@@ -67,7 +71,8 @@ class MultiScaleRoIAlign(nn.Module):
         rois = boxes_to_rois(boxes, "boxes", like=first).to(first.dtype)  # (K, 5): image, x1..y2
         C, S = first.shape[1], self.output_size
         if len(feats) == 1:
-            return roi_align(first, rois, S, 1.0 / self.strides[0], self.sampling_ratio)
+            return roi_align(first, rois, S, 1.0 / self.strides[0], self.sampling_ratio,
+                             self.aligned)
         level = map_levels(rois[:, 1:], self.k_min, self.k_max, self.canonical_scale,
                            self.canonical_level)  # (K,)
         out = first.new_zeros(len(rois), C, S, S)
@@ -75,5 +80,6 @@ class MultiScaleRoIAlign(nn.Module):
             idx = torch.where(level == k)[0]
             if len(idx):
                 # (K_k, C, S, S) at level k
-                out[idx] = roi_align(feat, rois[idx], S, 1.0 / stride, self.sampling_ratio)
+                out[idx] = roi_align(feat, rois[idx], S, 1.0 / stride, self.sampling_ratio,
+                                     self.aligned)
         return out

@@ -8,6 +8,17 @@
 * ``oks`` — Object Keypoint Similarity, as pycocotools' ``computeOks`` (oks.py)
 * ``flip_keypoints``, ``flip_boxes``, ``hflip`` — left-right flip that swaps left and right
   keypoints (flip.py)
+* ``KeypointHead``, ``keypointrcnn_loss`` — RoI features -> K × 56 × 56 heatmaps, a
+  cross-entropy over the cells (keypoint_head.py), plugged into lesson 05's Mask R-CNN as
+  an extra head
+* ``build_keypoint_rcnn``, ``describe_keypoint_stages``, ``compare_with_torchvision`` — the
+  joint box + mask + keypoint model (keypoint_rcnn.py); ``train_keypointrcnn``,
+  ``load_keypointrcnn`` (train.py)
+* ``keypoint_similarity``, ``evaluate_keypoints``, ``coco_keypoint_evaluate``,
+  ``evaluate_keypointrcnn`` — keypoint AP: lesson 05's AP with OKS (evaluate.py)
+
+The model names are imported on first use, so that ``coursekit.data`` can import the COCO
+schema from here without loading the detector.
 """
 
 from coursekit.pose.coco_keypoints import (
@@ -22,6 +33,16 @@ from coursekit.pose.coco_keypoints import (
 from coursekit.pose.flip import Flipped, flip_boxes, flip_keypoints, hflip
 from coursekit.pose.heatmaps import heatmaps_to_keypoints, keypoints_to_heatmap
 from coursekit.pose.oks import oks
+
+# name -> module of coursekit.pose, imported on first use
+_LAZY = {
+    "KeypointHead": "keypoint_head", "keypointrcnn_loss": "keypoint_head",
+    "build_keypoint_rcnn": "keypoint_rcnn", "compare_with_torchvision": "keypoint_rcnn",
+    "describe_keypoint_stages": "keypoint_rcnn", "keypoint_similarity": "evaluate",
+    "evaluate_keypoints": "evaluate", "coco_keypoint_evaluate": "evaluate",
+    "evaluate_keypointrcnn": "evaluate", "train_keypointrcnn": "train",
+    "load_keypointrcnn": "train",
+}
 
 __all__ = [
     "COCO_FLIP_INDEX",
@@ -38,4 +59,13 @@ __all__ = [
     "hflip",
     "keypoints_to_heatmap",
     "oks",
+    *sorted(_LAZY),
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:  # keeps `import coursekit.pose` (and coursekit.data) light
+        import importlib
+
+        return getattr(importlib.import_module(f"coursekit.pose.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'coursekit.pose' has no attribute {name!r}")

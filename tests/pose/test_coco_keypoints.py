@@ -55,12 +55,14 @@ def test_sigmas_are_pycocotools():
     assert all(COCO_SIGMAS[i] == COCO_SIGMAS[j] for i, j in enumerate(COCO_FLIP_INDEX))
 
 
-def test_same_values_as_shapesworld():
-    # ShapesWorld (coursekit.data.persons) keeps its own lists for now; same values and order
-    from coursekit.data import persons
+def test_shapesworld_uses_the_same_objects():
+    # one COCO schema: ShapesWorld's persons and the COCO export use these very objects
+    from coursekit.data import coco, persons
 
-    assert list(COCO_KEYPOINT_NAMES) == persons.KEYPOINT_NAMES
-    assert [list(p) for p in COCO_SKELETON] == persons.SKELETON
+    assert persons.KEYPOINT_NAMES is COCO_KEYPOINT_NAMES
+    assert persons.SKELETON is COCO_SKELETON
+    assert len(COCO_KEYPOINT_NAMES) == 17 and COCO_KEYPOINT_NAMES[0] == "nose"
+    assert coco.COCO_KEYPOINT_NAMES is COCO_KEYPOINT_NAMES and coco.COCO_SKELETON is COCO_SKELETON
 
 
 def test_check_keypoints():
