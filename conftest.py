@@ -11,7 +11,9 @@ try:  # nbval runs cells with store_history=False, so a trailing ';' is ignored:
     from nbval.kernel import RunningKernel
 
     def _execute_cell_input(self, cell_input, allow_stdin=None):
-        return self.kc.execute(cell_input, allow_stdin=allow_stdin, stop_on_error=False, store_history=True)
+        return self.kc.execute(
+            cell_input, allow_stdin=allow_stdin, stop_on_error=False, store_history=True
+        )
 
     RunningKernel.execute_cell_input = _execute_cell_input
 except ImportError:  # nbval is only in the [test] extra

@@ -43,7 +43,9 @@ def clean(nb) -> None:
 
 def execute(path: Path) -> float:
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
@@ -54,7 +56,9 @@ def execute(path: Path) -> float:
 
 def main(argv: list[str]) -> int:
     root = Path(__file__).resolve().parent.parent / "lessons"
-    paths = sorted(root.glob("[0-9][0-9]_*.ipynb")) if argv == ["--all"] else [Path(a) for a in argv]
+    paths = (
+        sorted(root.glob("[0-9][0-9]_*.ipynb")) if argv == ["--all"] else [Path(a) for a in argv]
+    )
     if not paths:
         print(__doc__)
         return 2

@@ -25,14 +25,23 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (Path(sys.prefix) / "bin" / "jupyter").exists(), reason="JupyterLab is in the [lab] extra")
+@pytest.mark.skipif(
+    not (Path(sys.prefix) / "bin" / "jupyter").exists(), reason="JupyterLab is in the [lab] extra"
+)
 def test_scripts_lab_serves_the_lessons_with_a_token(tmp_path):
     port = _free_port()
     env = dict(os.environ, COURSEKIT_VENV=sys.prefix, JUPYTER_RUNTIME_DIR=str(tmp_path))
-    proc = subprocess.Popen(["bash", str(REPO / "scripts" / "lab"), "--no-browser", f"--port={port}"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    lines: queue.Queue = queue.Queue()  # read in a thread: a silent Jupyter must not block past the deadline
+    proc = subprocess.Popen(
+        ["bash", str(REPO / "scripts" / "lab"), "--no-browser", f"--port={port}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue = (
+        queue.Queue()
+    )  # read in a thread: a silent Jupyter must not block past the deadline
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     try:
         url, seen, deadline = None, [], time.time() + 120
@@ -51,7 +60,11 @@ def test_scripts_lab_serves_the_lessons_with_a_token(tmp_path):
         base = f"http://127.0.0.1:{port}"
         for _ in range(60):  # the URL may be printed a moment before the socket accepts
             try:
-                listing = urllib.request.urlopen(f"{base}/api/contents?token={token}", timeout=10).read().decode()
+                listing = (
+                    urllib.request.urlopen(f"{base}/api/contents?token={token}", timeout=10)
+                    .read()
+                    .decode()
+                )
                 break
             except urllib.error.URLError:
                 time.sleep(0.5)

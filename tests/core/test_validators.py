@@ -83,7 +83,9 @@ def test_boxes_and_rois():
     assert boxes_to_rois([], like=torch.zeros(1, dtype=torch.float64)).dtype == torch.float64
     with pytest.raises(ValueError, match=r"boxes\[1\] must be Tensor\[N, 4\]"):
         boxes_to_rois([b, torch.zeros(2, 3)])
-    with pytest.raises(ValueError, match=r"Tensor\[K, 5\] or list of Tensor\[L, 4\], got Tensor\[3, 4, 2\]"):
+    with pytest.raises(
+        ValueError, match=r"Tensor\[K, 5\] or list of Tensor\[L, 4\], got Tensor\[3, 4, 2\]"
+    ):
         boxes_to_rois(torch.zeros(3, 4, 2))
     with pytest.raises(TypeError, match="got dict"):
         boxes_to_rois({})
