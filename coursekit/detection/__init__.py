@@ -12,13 +12,14 @@ from coursekit.detection.boxes import (
     box_iou,
     clip_boxes_to_image,
     nms,
+    nms_loop,
     remove_small_boxes,
 )
-from coursekit.detection.roi_align import roi_align
+from coursekit.detection.roi_align import roi_align, roi_align_loop
 from coursekit.detection.roi_pool import roi_pool, roi_pool_misalignment
 
 __all__ = [
     "anchors_for_image", "batched_nms", "box_area", "box_iou", "clip_boxes_to_image",
-    "decode_boxes", "encode_boxes", "generate_anchors", "grid_anchors", "nms",
-    "remove_small_boxes", "roi_align", "roi_pool", "roi_pool_misalignment",
+    "decode_boxes", "encode_boxes", "generate_anchors", "grid_anchors", "nms", "nms_loop",
+    "remove_small_boxes", "roi_align", "roi_align_loop", "roi_pool", "roi_pool_misalignment",
 ]

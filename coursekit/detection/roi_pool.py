@@ -24,7 +24,8 @@ from torch import Tensor
 
 from coursekit.detection.roi_align import check_roi_args
 
-_BUDGET = 1 << 22
+# at most this many window values (cells × channels) are read at once
+_BUDGET = 1 << 20
 
 
 def _round_half_away(t: Tensor) -> Tensor:
@@ -32,15 +33,16 @@ def _round_half_away(t: Tensor) -> Tensor:
     return torch.where(t >= 0, torch.floor(t + 0.5), torch.ceil(t - 0.5))
 
 
-def _bin_edges(rois: Tensor, pooled: tuple[int, int], spatial_scale: float, size: tuple[int, int]):
-    """Integer bin edges: (start, end) for rows, Tensor[K, ph] each, and for columns, Tensor[K, pw] each."""
+def _bin_edges(rois: Tensor, pooled: tuple[int, int], spatial_scale: float,
+               size: tuple[int, int]):
+    """Integer bin edges: (start, end) of rows, Tensor[K, ph] each, then of columns, [K, pw]."""
     edges = []
     for axis, (lo, hi) in enumerate(((2, 4), (1, 3))):  # rows from y1, y2; columns from x1, x2
         n_bins, limit = pooled[axis], size[axis]
         start = _round_half_away(rois[:, lo] * spatial_scale)  # (K,)
         end = _round_half_away(rois[:, hi] * spatial_scale)
         length = (end - start + 1).clamp(min=1)
-        bin_size = length / n_bins  # (K,) in the input's dtype, as the kernel does
+        bin_size = length / n_bins  # (K,) in the input's dtype (>= float32), as the kernel
         p = torch.arange(n_bins, dtype=rois.dtype, device=rois.device)
         lo_edge = torch.floor(p[None, :] * bin_size[:, None]) + start[:, None]  # (K, n_bins)
         hi_edge = torch.ceil((p[None, :] + 1) * bin_size[:, None]) + start[:, None]
@@ -53,7 +55,10 @@ def roi_pool(input: Tensor, boxes: Tensor | list[Tensor], output_size: int | tup
     """Max-pool each RoI into ``ph × pw`` integer bins (the formula in the module docstring).
 
     Vectorised: every bin is read through a window of the largest bin size, with the
-    cells beyond the bin's end masked out (chunks of RoIs bound the memory).
+    cells beyond the bin's end masked out. Memory is bounded: chunks of RoIs, and within a
+    chunk slabs of window rows, hold at most ``_BUDGET`` values (or one window row); a
+    slab's maximum replaces the running one only if strictly larger, so the first
+    maximum (row by row) wins, as in the kernel.
 
     Args:
         input: Tensor[N, C, H, W], floating point.
@@ -62,8 +67,9 @@ def roi_pool(input: Tensor, boxes: Tensor | list[Tensor], output_size: int | tup
         spatial_scale: feature-map pixels per box unit.
 
     Returns:
-        Tensor[K, C, ph, pw]; the gradient goes to the first maximum of each bin (row by
-        row), as in ``torchvision.ops.roi_pool``, which it equals.
+        Tensor[K, C, ph, pw] in ``input``'s dtype (bin edges, and the gradient's sums, in at
+        least float32); the gradient goes to the first maximum of each bin (row by row), as in
+        ``torchvision.ops.roi_pool``, which it equals.
     """
     rois, (ph, pw) = check_roi_args(input, boxes, output_size, spatial_scale)
     N, C, H, W = input.shape
@@ -71,24 +77,32 @@ def roi_pool(input: Tensor, boxes: Tensor | list[Tensor], output_size: int | tup
     if K == 0:
         return input.new_zeros(0, C, ph, pw)
     (hs, he), (ws, we) = _bin_edges(rois, (ph, pw), spatial_scale, (H, W))
+    features = input.to(rois.dtype)  # float32 for half: gradients add up in float32
     wh = max(int((he - hs).max()), 1)  # the largest bin, in rows and in columns
     ww = max(int((we - ws).max()), 1)
-    dy = torch.arange(wh, device=input.device)
     dx = torch.arange(ww, device=input.device)
+    per_row = max(1, C * ph * pw * ww)  # values of one window row of one RoI
     pieces = []
-    for chunk in torch.arange(K, device=input.device).split(max(1, _BUDGET // (C * ph * pw * wh * ww))):
-        rows = hs[chunk, :, None] + dy  # (n, ph, wh)
+    for chunk in torch.arange(K, device=input.device).split(max(1, _BUDGET // (per_row * wh))):
         cols = ws[chunk, :, None] + dx  # (n, pw, ww)
-        in_bin = (rows < he[chunk, :, None])[:, :, :, None, None] & (cols < we[chunk, :, None])[:, None, None]
+        col_in = cols < we[chunk, :, None]  # (n, pw, ww)
         b = rois[chunk, 0].long()[:, None, None, None, None]
-        window = input[b, :, rows.clamp(max=H - 1)[:, :, :, None, None],
-                       cols.clamp(max=W - 1)[:, None, None]]  # (n, ph, wh, pw, ww, C)
-        window = window.masked_fill(~in_bin[..., None], float("-inf"))
-        window = window.permute(0, 5, 1, 3, 2, 4).flatten(-2)  # (n, C, ph, pw, wh * ww), row by row
-        best = window.max(dim=-1).values
-        empty = ~in_bin.any(dim=2).any(dim=-1)  # (n, ph, pw): no cell left after clipping
-        pieces.append(best.masked_fill(empty[:, None], 0.0))
-    return torch.cat(pieces)
+        best, seen = None, None
+        step = max(1, _BUDGET // (len(chunk) * per_row))  # window rows per slab
+        for top in range(0, wh, step):
+            rows = hs[chunk, :, None] + torch.arange(top, min(top + step, wh),
+                                                     device=input.device)  # (n, ph, r)
+            in_bin = (rows < he[chunk, :, None])[:, :, :, None, None] & col_in[:, None, None]
+            window = features[b, :, rows.clamp(max=H - 1)[:, :, :, None, None],
+                           cols.clamp(max=W - 1)[:, None, None]]  # (n, ph, r, pw, ww, C)
+            window = window.masked_fill(~in_bin[..., None], float("-inf"))
+            window = window.permute(0, 5, 1, 3, 2, 4).flatten(-2)  # (n, C, ph, pw, r * ww)
+            part = window.max(dim=-1).values  # (n, C, ph, pw), first maximum row by row
+            best = part if best is None else torch.where(part > best, part, best)
+            found = in_bin.any(dim=2).any(dim=-1)  # (n, ph, pw): a cell of the bin was read
+            seen = found if seen is None else seen | found
+        pieces.append(best.masked_fill(~seen[:, None], 0.0))  # empty bins (clipped away): 0
+    return torch.cat(pieces).to(input.dtype)
 
 
 class Misalignment(NamedTuple):
@@ -105,9 +119,10 @@ class Misalignment(NamedTuple):
     max_error_image: float
 
 
-def roi_pool_misalignment(box: Tensor | tuple[float, float, float, float], output_size: int | tuple[int, int],
+def roi_pool_misalignment(box: Tensor | tuple[float, float, float, float],
+                          output_size: int | tuple[int, int],
                           spatial_scale: float = 1.0) -> Misalignment:
-    """How far RoI Pool's quantised bins are from the true bins of ``box`` (for the lesson's picture).
+    """How far RoI Pool's quantised bins are from the true bins of ``box`` (the lesson's picture).
 
     The true bins split the box ``(x1, y1, x2, y2)·spatial_scale`` evenly; the pooled
     bins are the integer cell ranges ``roi_pool`` actually maximises over.
@@ -122,17 +137,22 @@ def roi_pool_misalignment(box: Tensor | tuple[float, float, float, float], outpu
         Bins are not clipped to an image. Tested against ``roi_pool`` itself in
         tests/detection/test_roi_pool.py.
     """
-    box = torch.as_tensor(box, dtype=torch.float64)
+    try:
+        box = torch.as_tensor(box, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"box must be (x1, y1, x2, y2) numbers, got {box!r}") from err
     if box.shape != (4,):
         raise ValueError(f"box must be (x1, y1, x2, y2), got shape {tuple(box.shape)}")
     big = 1 << 30  # no clipping
     rois = torch.cat([box.new_zeros(1), box])[None]  # (1, 5)
     _, (ph, pw) = check_roi_args(box.new_zeros(1, 1, 1, 1), rois, output_size, spatial_scale)
     (hs, he), (ws, we) = _bin_edges(rois, (ph, pw), spatial_scale, (big, big))
-    pooled = torch.stack(torch.broadcast_tensors(ws[0][None, :], hs[0][:, None], we[0][None, :], he[0][:, None]), -1)
+    pooled = torch.stack(torch.broadcast_tensors(
+        ws[0][None, :], hs[0][:, None], we[0][None, :], he[0][:, None]), -1)  # (ph, pw, 4)
     x1, y1, x2, y2 = (box * spatial_scale).tolist()
     ys = torch.linspace(y1, y2, ph + 1, dtype=torch.float64)  # true bin edges
     xs = torch.linspace(x1, x2, pw + 1, dtype=torch.float64)
-    true = torch.stack(torch.broadcast_tensors(xs[None, :-1], ys[:-1, None], xs[None, 1:], ys[1:, None]), -1)
+    true = torch.stack(torch.broadcast_tensors(
+        xs[None, :-1], ys[:-1, None], xs[None, 1:], ys[1:, None]), -1)  # (ph, pw, 4)
     error = float((pooled.to(torch.float64) - true).abs().max())
     return Misalignment(true, pooled.to(torch.float64), error, error / spatial_scale)

@@ -3,7 +3,7 @@
 import torch
 import torchvision.ops as tv
 
-from coursekit.detection import box_iou, nms, roi_align
+from coursekit.detection import box_iou, nms, nms_loop, roi_align, roi_align_loop
 from coursekit.exercises.detection import check_box_iou, check_nms, check_roi_align
 
 
@@ -41,7 +41,9 @@ def test_box_iou_explains_wrong_solutions(capsys):
     assert check_box_iou(iou_without_clamp) is False
     assert "clamp its width and height at 0" in verdict(capsys)
     assert check_box_iou(lambda b1, b2: box_iou(b1, b2).T) is False
-    assert "shape (1, 3) (N, M)" in verdict(capsys)
+    assert "box_iou should return Tensor[1, 3] (N, M), got Tensor[3, 1]" in verdict(capsys)
+    assert check_box_iou(box_iou(torch.zeros(1, 4), torch.zeros(2, 4))) is False  # not a function
+    assert "expected your function, got Tensor[1, 2] float32" in verdict(capsys)
 
 
 def test_box_iou_reports_exceptions_and_stubs(capsys):
@@ -59,6 +61,7 @@ def test_box_iou_reports_exceptions_and_stubs(capsys):
 
 def test_nms_accepts_correct_solutions(capsys):
     assert check_nms(nms) is True
+    assert check_nms(nms_loop) is True
     assert check_nms(tv.nms) is True
     assert check_nms(lambda b, s, t: nms(b, s, t).tolist()) is True  # a list of ints is fine
     assert verdict(capsys).startswith("✅ correct: nms")
@@ -91,6 +94,7 @@ def test_nms_explains_wrong_solutions(capsys):
 
 def test_roi_align_accepts_correct_solutions(capsys):
     assert check_roi_align(roi_align) is True
+    assert check_roi_align(roi_align_loop) is True
     assert check_roi_align(tv.roi_align) is True
     assert verdict(capsys).startswith("✅ correct: roi_align")
 
