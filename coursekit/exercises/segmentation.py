@@ -10,6 +10,10 @@
 * ``check_boundary_band(fn)``: ``fn(target Tensor[N, H, W], width) -> bool Tensor[N, H, W]``,
   the pixels within ``width`` (square window) of a pixel with another label; 255 ignored
   (= ``boundary_band``)
+* ``check_class_weight_prediction(prediction, plain, weighted)``: "predict before you run" —
+  ``prediction() -> {"triangle": "up" | "down" | "same", "person": ...}``, the direction
+  in which each class's IoU moves when the same short training uses median-frequency
+  class weights, compared with the lesson's measured IoUs per class
 
 Each prints one verdict line (``report``) and returns ``True`` / ``False``;
 the student's exceptions are reported, never raised, and no solution is shown.
@@ -20,17 +24,19 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
+import numbers
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from coursekit.exercises.verdict import report, run_student
 from coursekit.segmentation.metrics import boundary_band, mean_iou
-from coursekit.validators import shape_str
+from coursekit.validators import describe, shape_str
 
 __all__ = [
     "check_boundary_band",
+    "check_class_weight_prediction",
     "check_mean_iou",
     "check_pixel_cross_entropy",
     "check_receptive_field",
@@ -217,3 +223,96 @@ def check_boundary_band(fn: Callable) -> bool:
                                      "are wrong", hint)
     return report(True, "boundary band matches for widths 1, 2, 3 "
                         "(incl. the image border and ignored pixels)")
+
+
+# ---- predict before you run: median-frequency class weights in a short training ----------
+
+CLASS_NAMES = ("sky", "grass", "water", "wall", "circle", "square", "triangle", "person")
+DIRECTIONS = ("up", "down", "same")
+SAME_WITHIN = 0.02  # an IoU change smaller than this is "same"
+
+
+def _iou_list(values: object, name: str) -> list[float]:
+    """IoU per ShapesWorld class (Tensor[8] or a sequence of 8 numbers) as floats."""
+    expected = f"the IoU per class, a Tensor[{len(CLASS_NAMES)}] or {len(CLASS_NAMES)} numbers"
+    if isinstance(values, torch.Tensor):
+        if values.dim() != 1 or values.numel() != len(CLASS_NAMES) or values.is_complex():
+            raise ValueError(f"{name} must be {expected}, got {describe(values)}")
+        values = values.tolist()
+    elif not isinstance(values, Sequence) or isinstance(values, str):
+        raise TypeError(f"{name} must be {expected}, got {describe(values)}")
+    if len(values) != len(CLASS_NAMES):
+        raise ValueError(f"{name} must be {expected}, got {len(values)} values")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise TypeError(f"{name} must be {expected}, got an element {describe(v)}")
+        out.append(float(v))
+    return out
+
+
+def _direction(before: float, after: float) -> str:
+    if math.isnan(before) or math.isnan(after) or abs(after - before) < SAME_WITHIN:
+        return "same"
+    return "up" if after > before else "down"
+
+
+def _weight_hint(name: str, measured: str) -> str:
+    if measured == "up" and name == "person":
+        return ("a weight is relative, not absolute: person's weight is below 1, but sky's and "
+                "grass's are far smaller, so in the weighted loss a person pixel counts several "
+                "times a grass pixel instead of the same")
+    if measured == "up":
+        return ("in a short training the plain loss is mostly sky and grass, so a rare class "
+                "is learned last; the weights make each of its pixels count more than a "
+                "common class's")
+    if measured == "down":
+        return ("a heavier class is also predicted more often: more of its true pixels are "
+                "found, but the extra false positives count in IoU's denominator too")
+    return ("the change is smaller than 0.02: the class was either learned equally well with "
+            "both losses or not at all with either")
+
+
+def check_class_weight_prediction(prediction: object, plain: object, weighted: object) -> bool:
+    """Grade a "predict before you run": which way do triangle and person IoU move?
+
+    ``prediction``: a function of no arguments (or its result) returning
+    ``{"triangle": d, "person": d}`` with each ``d`` one of ``"up"``, ``"down"``, ``"same"``;
+    ``plain`` and ``weighted``: the measured IoU per ShapesWorld class (Tensor[8] or 8
+    numbers, class order ``CLASS_NAMES``) after the same short training without and with
+    median-frequency class weights. A change smaller than 0.02 counts as ``"same"``.
+    Bad ``plain`` / ``weighted`` (the lesson's measurement) raise; a bad prediction is
+    reported.
+    """
+    before, after = _iou_list(plain, "plain"), _iou_list(weighted, "weighted")
+    if callable(prediction):
+        prediction, error = run_student(prediction)
+        if error is not None:
+            return report(False, f"your prediction: {error}",
+                          'return a dict such as {"triangle": "...", "person": "..."} with '
+                          '"up", "down" or "same" for each class')
+    asked = ("triangle", "person")
+    template = '{"triangle": "up" | "down" | "same", "person": "up" | "down" | "same"}'
+    if not isinstance(prediction, dict):
+        return report(False, f"the prediction should be {template}, got {describe(prediction)}",
+                      "one entry for each of the two classes")
+    missing = [name for name in asked if name not in prediction]
+    if missing:
+        return report(False, f"the prediction has no entry for {', '.join(map(repr, missing))}",
+                      f"fill in the template {template}")
+    summary = []
+    for name in asked:
+        guess = prediction[name]
+        if not isinstance(guess, str) or guess.strip().lower() not in DIRECTIONS:
+            shown = repr(guess) if isinstance(guess, str) and len(guess) <= 20 else describe(guess)
+            return report(False, f"{name}: expected 'up', 'down' or 'same', got {shown}",
+                          "one of the three words, as a str")
+        guess = guess.strip().lower()
+        c = CLASS_NAMES.index(name)
+        measured = _direction(before[c], after[c])
+        seen = f"{name} IoU {before[c]:.2f} -> {after[c]:.2f} ({measured})"
+        if guess != measured:
+            return report(False, f"you predicted {name} {guess}, measured {seen}",
+                          _weight_hint(name, measured))
+        summary.append(seen)
+    return report(True, f"your prediction matches the measurement: {'; '.join(summary)}")

@@ -4,11 +4,14 @@
 * ``receptive_field`` — 1 + 2L by formula, by walking a network, by gradients
 * ``losses`` — per-pixel cross-entropy (= ``F.cross_entropy``), median-frequency class weights
 * ``metrics`` — confusion matrix, IoU per class, mIoU, pixel accuracy
-* ``fcn`` / ``unet`` — encoder-decoder without and with skip connections
+* ``fcn`` / ``unet`` — encoder-decoder without and with skip connections (``EncoderDecoder``,
+  also importable under its old name ``FCN``; ``UNet``)
+* ``fcn_xs`` / ``segnet`` — Long et al.'s FCN-32s/16s/8s (``FCNxs``) and SegNet (max unpooling)
 * ``train`` — trainers on ShapesWorld, ``evaluate_segmentation``, ``load_segmentation_model``
 """
 
-from coursekit.segmentation.fcn import FCN, count_parameters
+from coursekit.segmentation.fcn import FCN, EncoderDecoder, count_parameters
+from coursekit.segmentation.fcn_xs import FCNxs
 from coursekit.segmentation.losses import class_weights_from_frequency, pixel_cross_entropy
 from coursekit.segmentation.metrics import (
     boundary_band,
@@ -24,6 +27,7 @@ from coursekit.segmentation.receptive_field import (
     receptive_field_map,
     receptive_field_of,
 )
+from coursekit.segmentation.segnet import SegNet
 from coursekit.segmentation.sliding_window import (
     PatchClassifier,
     fcn_segment,
@@ -43,7 +47,10 @@ from coursekit.segmentation.unet import UNet
 __all__ = [
     "FCN",
     "HELD_OUT_START",
+    "EncoderDecoder",
+    "FCNxs",
     "PatchClassifier",
+    "SegNet",
     "UNet",
     "boundary_band",
     "build_model",

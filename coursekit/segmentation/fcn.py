@@ -1,13 +1,20 @@
-"""A fully convolutional network with downsampling and upsampling inside, no skips.
+"""An encoder-decoder with downsampling and upsampling inside, no skips: ``EncoderDecoder``.
 
 The lecture's answer to "receptive field grows only as 1 + 2L" and "convolution
 at full resolution is expensive": downsample inside the network (stride-2
 convolutions, here to 1/8 of the input), think at low resolution, then upsample
 back with learned transposed convolutions (``nn.ConvTranspose2d``, whose
-from-scratch version is ``coursekit.upsampling.conv_transpose2d``) and predict
-class scores at every pixel. Without skip connections the fine detail lost by
-downsampling must be re-invented by the decoder, so boundaries blur; U-Net
-(``coursekit.segmentation.unet``) fixes that. Tested in tests/segmentation/test_models.py.
+from-scratch version is ``coursekit.upsampling.conv_transpose2d``), one upsampling
+stage per downsampling stage, and predict class scores at every pixel. This is the
+DeconvNet / SegNet family of encoder-decoders, *not* Long et al.'s FCN (that one,
+FCN-32s/16s/8s, is ``coursekit.segmentation.fcn_xs``). Without skip connections the
+fine detail lost by downsampling must be re-invented by the decoder, so boundaries
+blur; U-Net (``coursekit.segmentation.unet``) fixes that.
+Tested in tests/segmentation/test_models.py.
+
+``FCN`` is the same class under its old name, kept so that existing code
+(``from coursekit.segmentation import FCN``, lesson 01) keeps working; the shipped
+checkpoint of this network is still called ``"fcn"`` (``load_segmentation_model("fcn")``).
 
     x (N, 3, H, W) -> stem (w, H) -> down x depth (H / 2^depth)
       -> up x depth (ConvTranspose 4x4, stride 2) -> 1x1 conv -> (N, classes, H, W)
@@ -21,7 +28,7 @@ from torch import Tensor, nn
 
 from coursekit.validators import count_parameters, describe, positive_int, require_tensor
 
-__all__ = ["FCN", "conv_norm_relu", "count_parameters"]
+__all__ = ["FCN", "EncoderDecoder", "conv_norm_relu", "count_parameters"]
 
 NORMS = ("batch", "group", "none")
 
@@ -80,8 +87,8 @@ def check_input(x: object, in_channels: int, multiple: int) -> None:
                          f"got {tuple(x.shape[-2:])}")
 
 
-class FCN(nn.Module):
-    """Encoder-decoder FCN without skip connections.
+class EncoderDecoder(nn.Module):
+    """Encoder-decoder without skip connections (DeconvNet / SegNet style; alias ``FCN``).
 
     Tensor[N, in_channels, H, W] -> class scores Tensor[N, num_classes, H, W].
 
@@ -134,3 +141,8 @@ class FCN(nn.Module):
         for stage in self.up:
             x = stage(x)  # (N, c', 2h, 2w): no skip, only what the low-resolution code remembers
         return self.head(x)  # (N, num_classes, H, W)
+
+
+# The old name, kept for compatibility: lesson 01, train.py and user code import `FCN`.
+# Long et al.'s FCN is ``coursekit.segmentation.fcn_xs.FCNxs``.
+FCN = EncoderDecoder

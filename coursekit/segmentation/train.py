@@ -37,11 +37,12 @@ from coursekit.validators import count_parameters, require_dim
 
 __all__ = ["HELD_OUT_START", "build_model", "evaluate_segmentation", "load_segmentation_model",
            "predict", "train_fcn", "train_fcn16s", "train_fcn32s", "train_fcn8s",
-           "train_segmentation", "train_segnet", "train_unet"]
+           "train_segmentation", "train_segnet", "train_unet", "train_unet_short"]
 
 HELD_OUT_START = 1_000_000
-MODELS: dict[str, type[nn.Module]] = {"fcn": FCN, "unet": UNet, "fcn32s": FCNxs,
-                                      "fcn16s": FCNxs, "fcn8s": FCNxs, "segnet": SegNet}
+MODELS: dict[str, type[nn.Module]] = {"fcn": FCN, "unet": UNet, "unet_short": UNet,
+                                      "fcn32s": FCNxs, "fcn16s": FCNxs, "fcn8s": FCNxs,
+                                      "segnet": SegNet}
 # name -> model config and training recipe (full run; quick runs shrink steps and batch).
 RECIPES: dict[str, dict[str, Any]] = {
     "fcn": {"config": {"num_classes": 8, "width": 32, "depth": 3},
@@ -50,14 +51,17 @@ RECIPES: dict[str, dict[str, Any]] = {
              "steps": 1000, "batch_size": 24, "lr": 3e-3},
     # Long et al.'s FCN at three output strides, and SegNet (max unpooling): same recipe each
     **{f"fcn{s}": {"config": {"variant": s, "num_classes": 8, "width": 16},
-                   "steps": 800, "batch_size": 16, "lr": 3e-3} for s in ("32s", "16s", "8s")},
+                   "steps": 500, "batch_size": 12, "lr": 3e-3} for s in ("32s", "16s", "8s")},
     "segnet": {"config": {"num_classes": 8, "width": 16, "depth": 3},
-               "steps": 800, "batch_size": 16, "lr": 3e-3},
+               "steps": 500, "batch_size": 12, "lr": 3e-3},
+    # the U-Net on the FCN-xs / SegNet recipe, for a like-for-like comparison (lesson 03)
+    "unet_short": {"config": {"num_classes": 8, "width": 16, "depth": 3},
+                   "steps": 500, "batch_size": 12, "lr": 3e-3},
 }
 
 
 def build_model(name: str, config: dict[str, Any] | None = None) -> nn.Module:
-    """A fresh ``FCN`` or ``UNet`` from a name (``"fcn"``, ``"unet"``) and its kwargs."""
+    """A fresh model from a name (a key of ``MODELS``, e.g. ``"unet"``) and its kwargs."""
     if name not in MODELS:
         raise ValueError(f"name must be one of {sorted(MODELS)}, got {name!r}")
     return MODELS[name](**(RECIPES[name]["config"] if config is None else config))
@@ -117,7 +121,11 @@ def evaluate_segmentation(
 def load_segmentation_model(
     name: str, *, directory: Path | None = None, device: str | torch.device = "cpu"
 ) -> nn.Module:
-    """The shipped ``"fcn"`` / ``"unet"`` with its weights (sha256-checked), in eval mode.
+    """A shipped model with its weights (sha256-checked), in eval mode.
+
+    ``name``: a key of ``MODELS`` — ``"fcn"`` (the encoder-decoder without skips,
+    ``EncoderDecoder``), ``"unet"``, and lesson 03's ``"fcn32s"``, ``"fcn16s"``, ``"fcn8s"``
+    (``FCNxs``), ``"segnet"`` and ``"unet_short"``.
 
     ``directory`` loads a training run instead (``runs/unet``), with the same check.
     """
@@ -205,7 +213,7 @@ def train_segmentation(
 
 
 def train_fcn(out_dir: str | os.PathLike | None, seed: int, quick: bool) -> dict[str, float]:
-    """Train the FCN (no skips) on ShapesWorld; see ``train_segmentation``."""
+    """Train the encoder-decoder without skips (shipped as ``fcn``); see ``train_segmentation``."""
     return train_segmentation("fcn", out_dir, seed, quick)
 
 
@@ -227,6 +235,11 @@ def train_fcn8s(out_dir: str | os.PathLike | None, seed: int, quick: bool) -> di
 def train_segnet(out_dir: str | os.PathLike | None, seed: int, quick: bool) -> dict[str, float]:
     """Train SegNet (max unpooling with the encoder's indices); see ``train_segmentation``."""
     return train_segmentation("segnet", out_dir, seed, quick)
+
+
+def train_unet_short(out_dir: str | os.PathLike | None, seed: int, quick: bool) -> dict[str, float]:
+    """Train the U-Net on the shorter FCN-xs recipe (500 steps x 12); see ``train_segmentation``."""
+    return train_segmentation("unet_short", out_dir, seed, quick)
 
 
 def train_unet(out_dir: str | os.PathLike | None, seed: int, quick: bool) -> dict[str, float]:

@@ -1,10 +1,13 @@
 """The segmentation graders accept correct answers and explain wrong ones without the solution."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from coursekit.exercises.segmentation import (
+    CLASS_NAMES,
     check_boundary_band,
+    check_class_weight_prediction,
     check_mean_iou,
     check_pixel_cross_entropy,
     check_receptive_field,
@@ -225,3 +228,84 @@ def test_boundary_band_raises_or_stub(capsys):
 
     assert not check_boundary_band(stub)
     assert "not implemented yet" in _line(capsys)
+
+
+# --- class weights: predict before you run ----------------------------------------------------
+
+# IoU per class (sky ... person) after the same short training, plain and weighted: triangle
+# and person go up, water down, sky the same (changes under 0.02 are "same")
+PLAIN = [0.96, 0.79, 0.50, 0.00, 0.00, 0.00, 0.38, 0.23]
+WEIGHTED = [0.97, 0.92, 0.30, 0.57, 0.87, 0.85, 0.54, 0.56]
+
+
+def test_class_weight_prediction_correct(capsys):
+    def prediction():
+        return {"triangle": "up", "person": "up"}
+
+    assert check_class_weight_prediction(prediction, PLAIN, WEIGHTED)
+    line = _line(capsys)
+    assert line == ("✅ correct: your prediction matches the measurement: "
+                    "triangle IoU 0.38 -> 0.54 (up); person IoU 0.23 -> 0.56 (up)")
+    # a dict instead of a function, other spellings, tensors for the measurement
+    assert check_class_weight_prediction({"triangle": " Up", "person": "UP", "sky": "?"},
+                                         torch.tensor(PLAIN), torch.tensor(WEIGHTED))
+    _line(capsys)
+    # "same" and "down", hand-made: person 0.50 -> 0.51 is the same, triangle 0.6 -> 0.3 down
+    plain, weighted = list(PLAIN), list(WEIGHTED)
+    plain[6:], weighted[6:] = [0.6, 0.50], [0.3, 0.51]
+    assert check_class_weight_prediction({"triangle": "down", "person": "same"}, plain, weighted)
+    assert "triangle IoU 0.60 -> 0.30 (down); person IoU 0.50 -> 0.51 (same)" in _line(capsys)
+
+
+def test_class_weight_prediction_wrong(capsys):
+    # the common mistake: person's weight is below 1, so "it must get worse"
+    assert not check_class_weight_prediction(lambda: {"triangle": "up", "person": "down"},
+                                             PLAIN, WEIGHTED)
+    line = _line(capsys)
+    assert line.startswith("❌ you predicted person down, measured person IoU 0.23 -> 0.56 (up)")
+    assert "hint:" in line and "relative" in line
+    assert not check_class_weight_prediction(lambda: {"triangle": "same", "person": "up"},
+                                             PLAIN, WEIGHTED)
+    line = _line(capsys)
+    assert line.startswith("❌ you predicted triangle same, measured triangle IoU 0.38 -> 0.54")
+    assert "rare class" in line
+    plain, weighted = list(PLAIN), list(WEIGHTED)
+    plain[6], weighted[6] = 0.6, 0.3
+    assert not check_class_weight_prediction({"triangle": "up", "person": "up"}, plain, weighted)
+    assert "false positives" in _line(capsys)
+    # incomplete or malformed predictions are explained
+    assert not check_class_weight_prediction({"triangle": "up"}, PLAIN, WEIGHTED)
+    line = _line(capsys)
+    assert line.startswith("❌ the prediction has no entry for 'person' — hint: fill in")
+    assert not check_class_weight_prediction({"triangle": "higher", "person": "up"},
+                                             PLAIN, WEIGHTED)
+    assert "triangle: expected 'up', 'down' or 'same', got 'higher'" in _line(capsys)
+    assert not check_class_weight_prediction(lambda: ("up", "up"), PLAIN, WEIGHTED)
+    assert "the prediction should be" in _line(capsys)
+
+
+def test_class_weight_prediction_stub_and_raises(capsys):
+    def stub():
+        raise NotImplementedError("exercise: write your solution here")
+
+    assert not check_class_weight_prediction(stub, PLAIN, WEIGHTED)
+    assert "not implemented yet" in _line(capsys)
+    assert not check_class_weight_prediction(lambda: {}["triangle"], PLAIN, WEIGHTED)
+    assert "your function raised KeyError" in _line(capsys)
+
+
+@pytest.mark.parametrize("plain, error, match", [
+    ([0.5] * 7, ValueError, "plain must be the IoU per class, a Tensor.8. or 8 numbers, got 7"),
+    (torch.zeros(2, 4), ValueError, r"plain must be .* got Tensor\[2, 4\] float32"),
+    ("0.5", TypeError, "plain must be the IoU per class"),
+    ([0.5] * 7 + [True], TypeError, "got an element bool"),
+])
+def test_class_weight_prediction_bad_measurement(plain, error, match):
+    with pytest.raises(error, match=match):
+        check_class_weight_prediction({"triangle": "up", "person": "up"}, plain, WEIGHTED)
+
+
+def test_class_names_are_shapesworld_categories():
+    from coursekit.data import CATEGORIES
+
+    assert tuple(c["name"] for c in CATEGORIES) == CLASS_NAMES
