@@ -63,4 +63,49 @@ def bench(quick: bool = False) -> list[dict]:
                      time_call(lambda: nms(boxes, scores, 0.5), repeat=repeat),
                      time_call(lambda: tv.nms(boxes, scores, 0.5), repeat=repeat),
                      f"{kept} kept; ours: blocked Cluster-NMS"))
+    rows.extend(_memory_rows())
+    return rows
+
+
+# The large cases that used to exhaust memory, each measured in a fresh process: the rise of
+# its peak resident memory (Linux VmHWM, reset just before the call) over the inputs' setup.
+_MEMORY_CASES = {
+    "roi_align, one 5000-px box at 1/4, sampling_ratio=-1, 32 channels": (
+        "from coursekit.detection import roi_align as op; x = torch.randn(1, 32, 64, 64); "
+        "r = torch.tensor([[0.0, 0, 0, 5000, 5000]])", "op(x, r, 7, 0.25, -1, False)", "701 MB"),
+    "nms, 10 000 boxes": (
+        "from coursekit.detection import nms as op; g = torch.Generator().manual_seed(0); "
+        "c = torch.rand(10_000, 2, generator=g) * 1000; s = torch.rand(10_000, 2, generator=g) "
+        "* 60 + 10; b = torch.cat([c - s / 2, c + s / 2], 1); p = torch.rand(10_000)",
+        "op(b, p, 0.5)", "3434 MB"),
+}
+_PROBE = """
+import sys, torch
+torch.set_num_threads(1)
+def mb(field):
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith(field + ":")) / 1024
+exec(sys.argv[1])
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+before = mb("VmRSS")
+exec(sys.argv[2])
+print(f"{mb('VmHWM') - before:.0f}")
+"""
+
+
+def _memory_rows() -> list[dict]:
+    """Peak-memory rows for the large cases (Linux only: they read /proc)."""
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return []
+    rows = []
+    for name, (setup, call, before) in _MEMORY_CASES.items():
+        out = subprocess.run([sys.executable, "-c", _PROBE, setup, call], capture_output=True,
+                             text=True, timeout=300)
+        peak = f"{out.stdout.strip()} MB" if out.returncode == 0 else "failed"
+        rows.append({"benchmark": f"peak memory: {name}", "ours": peak, "reference": "-",
+                     "ratio": None, "note": f"rise over the inputs; {before} before bounding"})
     return rows

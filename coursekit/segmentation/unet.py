@@ -1,6 +1,8 @@
 """U-Net: the FCN's encoder-decoder plus skip connections (Ronneberger et al. 2015).
 
-Each decoder stage upsamples with a 2x2 stride-2 transposed convolution,
+Each decoder stage upsamples with a 2x2 stride-2 transposed convolution (the trainable
+``nn.ConvTranspose2d``; tests/segmentation/test_models.py checks it equals our
+``coursekit.upsampling.conv_transpose2d``),
 *concatenates* the encoder features of the same resolution (the skip: fine
 detail the bottleneck lost), and runs two 3x3 convolutions. The head is a 1x1
 convolution to ``out_channels``: class scores for segmentation (the default,

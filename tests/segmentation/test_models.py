@@ -185,3 +185,23 @@ def test_quick_trainer_writes_only_into_out_dir(name, tmp_path):
     model = load_segmentation_model(name, directory=tmp_path)
     assert model(torch.rand(1, 3, 64, 64)).shape == (1, 8, 64, 64)
     assert read_manifest(checkpoint_dir()) == shipped_before
+
+
+def test_trainable_transposed_convs_equal_our_op():
+    # UNet and the encoder-decoder upsample with nn.ConvTranspose2d (a trainable layer); it
+    # computes exactly our from-scratch conv_transpose2d with the same weights
+    import torch.nn as tnn
+
+    from coursekit.segmentation import EncoderDecoder, UNet
+    from coursekit.upsampling import conv_transpose2d
+
+    torch.manual_seed(0)
+    for model in (UNet(width=4, depth=2), EncoderDecoder(width=4, depth=2)):
+        layers = [m for m in model.modules() if isinstance(m, tnn.ConvTranspose2d)]
+        assert layers
+        for layer in layers:
+            x = torch.randn(2, layer.in_channels, 5, 6, dtype=torch.float64)
+            layer = layer.double()
+            ours = conv_transpose2d(x, layer.weight, layer.bias, stride=layer.stride,
+                                    padding=layer.padding)
+            torch.testing.assert_close(ours, layer(x))
