@@ -42,9 +42,9 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     ``H_out = (H - 1) * sh - 2 * ph + kH + oph`` (and the same for W).
 
     One matrix product gives every weighted copy, ``copies[n, o, a, b, i, j]``; the copies
-    are then added into the output in ``ceil(kH / sh) * ceil(kW / sw)`` shifted blocks
-    ("sum at overlaps"; 4 additions for FCN's 64×64 kernel at stride 32), a loop over
-    the filter's stride-sized blocks, not over pixels.
+    are then added into the output ("sum at overlaps"): tap by tap on a strided grid for
+    a small filter, in ``ceil(kH / sh) * ceil(kW / sw)`` shifted blocks for a large one (4
+    additions for FCN's 64×64 kernel at stride 32). A loop over the filter, not over pixels.
 
     Args:
         x: Tensor[N, C_in, H, W], floating point.
@@ -69,24 +69,39 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     # every weighted copy at once: copies[n, o, a, b, i, j] = sum_c x[n, c, i, j] * w[c, o, a, b]
     copies = weight.to(acc).reshape(Ci, Co * kH * kW).t() @ x.to(acc).reshape(N, Ci, H * W)
     copies = copies.view(N, Co, kH, kW, H, W)  # (N, Co, kH, kW, H, W)
-    # Tap a = m * sh + r of copy i lands on row (i + m) * sh + r. Pad the taps to whole
-    # strides (Ma = ceil(kH / sh) blocks of sh rows), then for each block shift (ma, mb)
-    # all sh x sw taps of all copies land on one contiguous block of the output, viewed as
-    # (rows of strides, sh, columns of strides, sw): Ma * Mb slice additions, not kH * kW.
-    Ma, Mb = -(-kH // sh), -(-kW // sw)
-    copies = F.pad(copies, (0, 0, 0, 0, 0, Mb * sw - kW, 0, Ma * sh - kH))  # taps to Ma sh, Mb sw
-    copies = copies.view(N, Co, Ma, sh, Mb, sw, H, W)
-    Rh, Rw = max(H + Ma - 1, -(-Hf // sh)), max(W + Mb - 1, -(-Wf // sw))  # room for output_padding
-    full = x.new_zeros(N, Co, Rh, sh, Rw, sw, dtype=acc)  # the full output, strided view
-    for ma in range(Ma):  # sum at overlaps: copies shifted by ma rows and mb columns of strides
-        for mb in range(Mb):
-            block = copies[:, :, ma, :, mb].permute(0, 1, 4, 2, 5, 3)  # (N, Co, H, sh, W, sw)
-            full[:, :, ma:ma + H, :, mb:mb + W, :] += block
-    full = full.view(N, Co, Rh * sh, Rw * sw)[:, :, :Hf, :Wf]  # (N, Co, Hf, Wf)
+    if kH * kW <= 16:  # small filter: add each tap (a, b) of all copies on its strided grid
+        full = x.new_zeros(N, Co, Hf, Wf, dtype=acc)  # (N, Co, Hf, Wf)
+        for a in range(kH):  # tap (a, b) of copy (i, j) lands on (i*sh + a, j*sw + b)
+            rows = slice(a, a + (H - 1) * sh + 1, sh)
+            for b in range(kW):
+                full[:, :, rows, b:b + (W - 1) * sw + 1:sw] += copies[:, :, a, b]
+    else:  # large filter (FCN's 64x64): few shifted blocks instead of kH * kW additions
+        full = _add_blocks(copies, sh, sw, Hf, Wf)
     out = full[:, :, ph:Hf - ph, pw:Wf - pw]  # crop padding: (N, Co, H_out, W_out)
     if bias is not None:
         out = out + bias.to(acc).view(1, Co, 1, 1)
     return out.to(x.dtype).contiguous()
+
+
+def _add_blocks(copies: Tensor, sh: int, sw: int, Hf: int, Wf: int) -> Tensor:
+    """Sum the weighted copies into the full output in ceil(kH/sh) * ceil(kW/sw) blocks.
+
+    Tap ``a = m * sh + r`` of copy ``i`` lands on row ``(i + m) * sh + r``. With the taps
+    padded to whole strides, all ``sh × sw`` taps of all copies for one block shift
+    ``(m_a, m_b)`` land on one contiguous block of the output viewed as
+    (rows of strides, sh, columns of strides, sw).
+    """
+    N, Co, kH, kW, H, W = copies.shape
+    Ma, Mb = -(-kH // sh), -(-kW // sw)
+    copies = F.pad(copies, (0, 0, 0, 0, 0, Mb * sw - kW, 0, Ma * sh - kH))  # (.., Ma sh, Mb sw, ..)
+    copies = copies.view(N, Co, Ma, sh, Mb, sw, H, W)
+    Rh, Rw = max(H + Ma - 1, -(-Hf // sh)), max(W + Mb - 1, -(-Wf // sw))  # room for output_padding
+    full = copies.new_zeros(N, Co, Rh, sh, Rw, sw)  # the full output, strided view
+    for ma in range(Ma):  # sum at overlaps: copies shifted by ma rows and mb columns of strides
+        for mb in range(Mb):
+            block = copies[:, :, ma, :, mb].permute(0, 1, 4, 2, 5, 3)  # (N, Co, H, sh, W, sw)
+            full[:, :, ma:ma + H, :, mb:mb + W, :] += block
+    return full.view(N, Co, Rh * sh, Rw * sw)[:, :, :Hf, :Wf]  # (N, Co, Hf, Wf)
 
 
 def conv_transpose2d_steps(
