@@ -27,12 +27,11 @@ Tested in tests/upsampling/test_bicubic.py.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
-from coursekit.validators import int_pair, number_pair, require_dim, require_floating
+from coursekit.upsampling.bilinear import resize_arguments
+from coursekit.validators import require_dim, require_floating
 
 NCHW = "Tensor[N, C, H, W] (4-D)"
 A = -0.75
@@ -148,22 +147,7 @@ def _source_coordinates(x: Tensor, size, scale_factor, align_corners: bool):
     require_dim(x, "x", 4, NCHW)
     if x.shape[-2] == 0 or x.shape[-1] == 0:
         raise ValueError(f"x must have H, W >= 1, got Tensor[{', '.join(map(str, x.shape))}]")
-    if not isinstance(align_corners, bool):
-        raise TypeError(f"align_corners must be a bool, got {align_corners!r}")
-    if (size is None) == (scale_factor is None):
-        raise ValueError("give exactly one of size and scale_factor, got "
-                         + ("both" if size is not None else "neither"))
-    in_size = tuple(x.shape[-2:])
-    if size is not None:
-        out_size = int_pair(size, "size")
-        scales = (None, None)
-    else:
-        scales = number_pair(scale_factor, "scale_factor")
-        out_size = tuple(math.floor(n * s) for n, s in zip(in_size, scales, strict=True))
-        if any(s <= 0 for s in out_size):
-            raise ValueError(f"scale_factor {scale_factor!r} gives an empty output {out_size} "
-                             f"for input {in_size}")
-    acc = torch.promote_types(x.dtype, torch.float32)  # torch's accumulation type
+    in_size, out_size, scales, acc = resize_arguments(x, size, scale_factor, align_corners)
     coords = []
     for n_in, n_out, scale in zip(in_size, out_size, scales, strict=True):
         dst = torch.arange(n_out, dtype=acc, device=x.device)  # exact below 2**24

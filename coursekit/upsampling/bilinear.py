@@ -188,6 +188,29 @@ def _source_coordinates(x: Tensor, size, scale_factor, align_corners: bool):
     arithmetic: ``ratio`` is ``(float)(1.0 / scale_factor)``, ``(float)in / out`` or
     ``(float)(in - 1) / (out - 1)``, then ``(dst + 0.5) * ratio - 0.5`` or ``dst * ratio``.
     """
+    in_size, out_size, scales, acc = resize_arguments(x, size, scale_factor, align_corners)
+    coords = []
+    for n_in, n_out, scale in zip(in_size, out_size, scales, strict=True):
+        dst = torch.arange(n_out, dtype=acc, device=x.device)  # exact below 2**24
+        if n_out == n_in:  # torch (CPU) leaves an axis whose size does not change as it is
+            coords.append(dst)
+        elif align_corners:
+            ratio = torch.tensor(n_in - 1, dtype=acc) / (n_out - 1) if n_out > 1 else 0.0
+            coords.append(dst * ratio)
+        else:  # torch uses 1 / scale_factor when it is given, else in / out
+            ratio = (torch.tensor(1.0 / scale, dtype=acc) if scale is not None
+                     else torch.tensor(n_in, dtype=acc) / n_out)
+            coords.append(((dst + 0.5) * ratio - 0.5).clamp(min=0))
+    return out_size, coords[0], coords[1]
+
+
+def resize_arguments(x: Tensor, size, scale_factor, align_corners: bool):
+    """Check a resize's arguments as ``F.interpolate`` does; shared by bilinear and bicubic.
+
+    Returns ``(in_size, out_size, scales, acc)``: the input and output (H, W), the scale
+    factors (``(None, None)`` when ``size`` is given) and torch's accumulation dtype
+    (at least float32).
+    """
     require_floating(x, "x", "a floating-point Tensor[N, C, H, W]")
     require_dim(x, "x", 4, NCHW)
     if not isinstance(align_corners, bool):
@@ -206,16 +229,4 @@ def _source_coordinates(x: Tensor, size, scale_factor, align_corners: bool):
             raise ValueError(f"scale_factor {scale_factor!r} gives an empty output {out_size} "
                              f"for input {in_size}")
     acc = torch.promote_types(x.dtype, torch.float32)  # torch's accumulation type
-    coords = []
-    for n_in, n_out, scale in zip(in_size, out_size, scales, strict=True):
-        dst = torch.arange(n_out, dtype=acc, device=x.device)  # exact below 2**24
-        if n_out == n_in:  # torch (CPU) leaves an axis whose size does not change as it is
-            coords.append(dst)
-        elif align_corners:
-            ratio = torch.tensor(n_in - 1, dtype=acc) / (n_out - 1) if n_out > 1 else 0.0
-            coords.append(dst * ratio)
-        else:  # torch uses 1 / scale_factor when it is given, else in / out
-            ratio = (torch.tensor(1.0 / scale, dtype=acc) if scale is not None
-                     else torch.tensor(n_in, dtype=acc) / n_out)
-            coords.append(((dst + 0.5) * ratio - 0.5).clamp(min=0))
-    return out_size, coords[0], coords[1]
+    return in_size, out_size, scales, acc
