@@ -106,19 +106,33 @@ def coco_evaluate(predictions: list[dict[str, Tensor]], coco_gt: dict[str, Any],
     of every category in ``coco_gt``; ``precision`` is Tensor[T, R, K] float64 and
     ``recall`` Tensor[T, K] (``-1`` where a category has no ground truth).
     """
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
     if iou_type not in ("segm", "bbox"):
         raise ValueError(f"iou_type must be 'segm' or 'bbox', got {iou_type!r}")
     image_ids = [img["id"] for img in coco_gt["images"]]
     results = to_coco_results(predictions, image_ids, iou_type, category_offset)
+    has_gt = any(not a.get("iscrowd", 0) for a in coco_gt["annotations"])
+    return run_cocoeval(coco_gt, results, iou_type, area_range, max_dets, category_offset,
+                        has_gt=has_gt)
+
+
+def run_cocoeval(coco_gt: dict[str, Any], results: list[dict], iou_type: str,
+                 area_range: tuple[float, float] | None, max_dets: int, category_offset: int,
+                 *, has_gt: bool, cat_ids: list[int] | None = None,
+                 kpt_oks_sigmas: Any = None) -> dict[str, Any]:
+    """Run pycocotools' ``COCOeval`` on one area range and one ``max_dets``; our result dict.
+
+    Shared by ``coco_evaluate`` (masks, boxes) and ``coursekit.pose.evaluate`` (keypoints).
+    ``has_gt`` says whether any ground truth counts (no detection then gives AP 0, else -1).
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    image_ids = [img["id"] for img in coco_gt["images"]]
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
         gt = COCO()
         gt.dataset = coco_gt
         gt.createIndex()
         if not results:  # loadRes cannot take an empty list: no detection means AP 0
-            has_gt = any(not a.get("iscrowd", 0) for a in coco_gt["annotations"])
             value = 0.0 if has_gt else -1.0
             return {"ap": value, "ap50": value, "ap75": value, "ap_per_category": {},
                     "categories": [], "precision": torch.zeros(10, 101, 0, dtype=torch.float64),
@@ -126,6 +140,10 @@ def coco_evaluate(predictions: list[dict[str, Tensor]], coco_gt: dict[str, Any],
         dt = gt.loadRes(results)
         evaluator = COCOeval(gt, dt, iou_type)
         evaluator.params.imgIds = image_ids
+        if cat_ids is not None:
+            evaluator.params.catIds = cat_ids
+        if kpt_oks_sigmas is not None:
+            evaluator.params.kpt_oks_sigmas = np.asarray(kpt_oks_sigmas)
         evaluator.params.areaRng = [list(area_range) if area_range is not None else [0.0, 1e10]]
         evaluator.params.areaRngLbl = ["all"]
         evaluator.params.maxDets = [max_dets]

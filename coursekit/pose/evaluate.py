@@ -21,15 +21,13 @@ truth without labelled keypoints is ignored. Tested in tests/pose/test_keypoint_
 
 from __future__ import annotations
 
-import contextlib
-import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from coursekit.instance.ap import check_entries, evaluate_coco_style, summarize
+from coursekit.instance.ap import check_entries, evaluate_coco_style
 from coursekit.pose.coco_keypoints import COCO_KEYPOINT_NAMES, COCO_SIGMAS
 from coursekit.pose.keypoint_rcnn import PERSON_ID
 from coursekit.pose.oks import oks
@@ -131,9 +129,7 @@ def coco_keypoint_evaluate(predictions: list[dict[str, Tensor]], coco_gt: dict[s
     ``ap50``, ``ap75``, ``ap_per_category``, ``categories``, ``precision`` Tensor[T, R, K],
     ``recall`` Tensor[T, K].
     """
-    import numpy as np
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
+    from coursekit.instance.coco_eval import run_cocoeval
 
     image_ids = [img["id"] for img in coco_gt["images"]]
     results = to_coco_keypoint_results(predictions, image_ids, category_offset)
@@ -141,32 +137,10 @@ def coco_keypoint_evaluate(predictions: list[dict[str, Tensor]], coco_gt: dict[s
     if not cat_ids:
         raise ValueError("coco_gt has no category with keypoints (a 'keypoints' list of names)")
     results = [r for r in results if r["category_id"] in cat_ids]
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
-        gt = COCO()
-        gt.dataset = coco_gt
-        gt.createIndex()
-        if not results:  # loadRes cannot take an empty list: no detection means AP 0
-            has_gt = any(not a.get("iscrowd", 0) and a.get("num_keypoints", 0) > 0
-                         for a in coco_gt["annotations"] if a["category_id"] in cat_ids)
-            value = 0.0 if has_gt else -1.0
-            return {"ap": value, "ap50": value, "ap75": value, "ap_per_category": {},
-                    "categories": [], "precision": torch.zeros(10, 101, 0, dtype=torch.float64),
-                    "recall": torch.zeros(10, 0, dtype=torch.float64)}
-        dt = gt.loadRes(results)
-        evaluator = COCOeval(gt, dt, "keypoints")
-        evaluator.params.imgIds = image_ids
-        evaluator.params.catIds = cat_ids
-        evaluator.params.kpt_oks_sigmas = np.array(COCO_SIGMAS)
-        evaluator.params.areaRng = [list(area_range) if area_range is not None else [0.0, 1e10]]
-        evaluator.params.areaRngLbl = ["all"]
-        evaluator.params.maxDets = [max_dets]
-        evaluator.evaluate()
-        evaluator.accumulate()
-    precision = torch.from_numpy(evaluator.eval["precision"][:, :, :, 0, 0].copy())  # (T, R, K)
-    recall = torch.from_numpy(evaluator.eval["recall"][:, :, 0, 0].copy())  # (T, K)
-    categories = [int(c) - category_offset for c in evaluator.params.catIds]
-    return {**summarize(precision, categories), "categories": categories,
-            "precision": precision, "recall": recall}
+    has_gt = any(not a.get("iscrowd", 0) and a.get("num_keypoints", 0) > 0
+                 for a in coco_gt["annotations"] if a["category_id"] in cat_ids)
+    return run_cocoeval(coco_gt, results, "keypoints", area_range, max_dets, category_offset,
+                        has_gt=has_gt, cat_ids=cat_ids, kpt_oks_sigmas=COCO_SIGMAS)
 
 
 @torch.no_grad()
