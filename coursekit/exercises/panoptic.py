@@ -189,16 +189,10 @@ def check_panoptic_fusion(fn: Callable) -> bool:
                                     semantic.clone())
         if error:
             return report(False, "panoptic_fusion", error)
-        if not isinstance(result, tuple) or len(result) != 2 or not isinstance(result[0], Tensor):
-            return report(False, f"return (ids, segments), got {type(result).__name__}",
-                          "a Tensor[H, W] of segment ids and the list of segment dicts")
-        got_ids, got_segments = result
-        if got_ids.shape != ids.shape:
-            return report(False, f"ids should be {shape_str(ids)}, got {shape_str(got_ids)}")
-        try:
-            got = [(int(s["id"]), int(s["category_id"])) for s in got_segments]
-        except (TypeError, KeyError, ValueError):
-            return report(False, "each segment must be a dict with 'id' and 'category_id'")
+        unpacked = _unpack_answer(result, ids)
+        if isinstance(unpacked, bool):
+            return unpacked
+        got_ids, got = unpacked
         same_segments = got == [(s["id"], s["category_id"]) for s in segments]
         if torch.equal(got_ids.long().cpu(), ids) and same_segments:
             continue
@@ -342,16 +336,11 @@ def check_components(fn: Callable) -> bool:
         result, error = run_student(fn, semantic.clone())
         if error:
             return report(False, "semantic map + connected components", error)
-        if not isinstance(result, tuple) or len(result) != 2 or not isinstance(result[0], Tensor):
-            return report(False, f"return (ids, segments), got {type(result).__name__}",
-                          "a Tensor[H, W] of segment ids and the list of segment dicts")
-        got_ids, got_segments = result
-        if got_ids.shape != ids.shape:
-            return report(False, f"ids should be {shape_str(ids)}, got {shape_str(got_ids)}")
-        try:
-            got_cat = {int(s["id"]): int(s["category_id"]) for s in got_segments}
-        except (TypeError, KeyError, ValueError):
-            return report(False, "each segment must be a dict with 'id' and 'category_id'")
+        unpacked = _unpack_answer(result, ids)
+        if isinstance(unpacked, bool):
+            return unpacked
+        got_ids, pairs = unpacked
+        got_cat = dict(pairs)
         got_ids = got_ids.long().cpu()
         cat = {s["id"]: s["category_id"] for s in segments}
         if _same_partition(got_ids, got_cat, ids, cat):
@@ -410,3 +399,18 @@ def check_components_prediction(fn: Callable, fusion: dict, components: dict) ->
     return report(False, f"prediction differs on {', '.join(wrong)}: {summary}",
                   "a merge costs a match (RQ), not pixels (SQ); compare the per-class table "
                   "and the figure below to see which objects touch most often")
+
+
+def _unpack_answer(result: object, ids: Tensor) -> tuple[Tensor, list[tuple[int, int]]] | bool:
+    """``(ids, [(id, category_id), ...])`` from a student's ``(ids, segments)``, or the
+    ``False`` of a printed verdict when the answer has the wrong form."""
+    if not isinstance(result, tuple) or len(result) != 2 or not isinstance(result[0], Tensor):
+        return report(False, f"return (ids, segments), got {type(result).__name__}",
+                      "a Tensor[H, W] of segment ids and the list of segment dicts")
+    got_ids, got_segments = result
+    if got_ids.shape != ids.shape:
+        return report(False, f"ids should be {shape_str(ids)}, got {shape_str(got_ids)}")
+    try:
+        return got_ids, [(int(s["id"]), int(s["category_id"])) for s in got_segments]
+    except (TypeError, KeyError, ValueError):
+        return report(False, "each segment must be a dict with 'id' and 'category_id'")
