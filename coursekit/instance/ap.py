@@ -90,11 +90,15 @@ def mask_iou(dt: Tensor, gt: Tensor, iscrowd: Tensor) -> Tensor:
     d, g = dt.flatten(1), gt.flatten(1)  # (D, HW), (G, HW)
     exact = torch.float32 if d.device.type == "mps" else torch.float64  # MPS has no float64
     inter = torch.zeros(len(d), len(g), dtype=exact, device=d.device)
+    area_d = torch.zeros(len(d), dtype=exact, device=d.device)
+    area_g = torch.zeros(len(g), dtype=exact, device=d.device)
     step = min(max(1, BUDGET // max(len(d) + len(g), 1)), 1 << 24)  # pixels per block
     for start in range(0, d.shape[1], step):
         block = slice(start, start + step)
-        inter += (d[:, block].float() @ g[:, block].float().T).to(exact)  # (D, G) exact counts
-    area_d, area_g = d.sum(1).to(exact), g.sum(1).to(exact)
+        db, gb = d[:, block].float(), g[:, block].float()  # 0/1, (D, b) and (G, b)
+        inter += (db @ gb.T).to(exact)  # (D, G) exact counts
+        area_d += db.sum(1).to(exact)  # counts below 2**24 are exact in float32
+        area_g += gb.sum(1).to(exact)
     union = torch.where(iscrowd[None, :], area_d[:, None],
                         area_d[:, None] + area_g[None, :] - inter)
     return torch.where(union > 0, inter / union.clamp(min=1e-300), torch.zeros_like(inter))
@@ -150,6 +154,8 @@ def evaluate_image(ious: list[list[float]], scores: list[float], gt_ignore: list
         "num_gt": non-ignored ground truths}`` — COCOeval's ``evaluateImg``.
     """
     matched, ignored = [], []
+    if isinstance(dt_outside, Tensor):  # Python bools: iterating a tensor makes a tensor each
+        dt_outside = dt_outside.tolist()
     for threshold in thresholds:
         m, i = match_image(ious, gt_ignore, gt_crowd, threshold)
         matched.append(m)
