@@ -109,3 +109,14 @@ def test_overfit_one_batch():
         loss.backward()
         opt.step()
     assert loss.item() < 0.6 * first
+
+
+def test_kernel_and_upsample_bad_input():
+    with pytest.raises(ValueError, match="size must be positive"):
+        bilinear_kernel(0)
+    with pytest.raises(TypeError, match="size must be an int"):
+        bilinear_kernel(2.0)
+    with pytest.raises(ValueError, match="factor must be positive"):
+        LearnedUpsample(3, 0)
+    with pytest.raises(ValueError, match="channels must be positive"):
+        LearnedUpsample(0, 2)
