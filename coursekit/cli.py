@@ -1,4 +1,4 @@
-"""The ``coursekit`` command: doctor, lab, test, train, install-checkpoint, bench, student.
+"""The ``coursekit`` command: doctor, lab, test, train, install-checkpoint, bench, student, grade.
 
 ``coursekit train NAME`` writes a run folder (``runs/NAME/``, or ``--out DIR``), never the
 shipped ``data/checkpoints/``; ``coursekit install-checkpoint runs/NAME`` is the one command
@@ -178,6 +178,21 @@ def cmd_student(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grade(args: argparse.Namespace) -> int:
+    import json
+
+    from coursekit.exercises.grade import grade, report_card
+
+    paths = args.paths or [str(lessons_dir() / "student")]
+    try:
+        results = grade(paths, timeout=args.timeout)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(results, indent=1, ensure_ascii=False) if args.json else report_card(results))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coursekit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -228,6 +243,17 @@ def build_parser() -> argparse.ArgumentParser:
     student.add_argument("--force", action="store_true",
                          help="replace changed notebooks, keeping a timestamped backup")
     student.set_defaults(func=cmd_student)
+    grade = sub.add_parser(
+        "grade", help="run a student's notebooks headless and print a report card",
+        description="Run each notebook from a fresh kernel (in memory: your files are never "
+                    "written) and report every exercise check: passed, failed (with the "
+                    "grader's hint), not attempted, or not run (time limit).")
+    grade.add_argument("paths", nargs="*", metavar="PATH",
+                       help="notebooks or folders of them (default: lessons/student)")
+    grade.add_argument("--timeout", type=float, default=300.0,
+                       help="seconds per notebook (default 300)")
+    grade.add_argument("--json", action="store_true", help="one JSON object per exercise")
+    grade.set_defaults(func=cmd_grade)
     return parser
 
 

@@ -29,6 +29,7 @@ def _free_port() -> int:
     not (Path(sys.prefix) / "bin" / "jupyter").exists(), reason="JupyterLab is in the [lab] extra"
 )
 def test_scripts_lab_serves_the_lessons_with_a_token(tmp_path):
+    # lessons/student/ is written (or kept: never overwritten) and is where JupyterLab opens
     port = _free_port()
     env = dict(os.environ, COURSEKIT_VENV=sys.prefix, JUPYTER_RUNTIME_DIR=str(tmp_path))
     proc = subprocess.Popen(
@@ -71,6 +72,10 @@ def test_scripts_lab_serves_the_lessons_with_a_token(tmp_path):
         else:
             pytest.fail(f"JupyterLab printed {url} but does not answer")
         assert "00_tour.ipynb" in listing and "05_instances.ipynb" in listing
+        student = urllib.request.urlopen(f"{base}/api/contents/student?token={token}",
+                                         timeout=10).read().decode()
+        assert '"00_tour.ipynb"' in student, "scripts/lab writes the students' notebooks"
+        assert "your notebooks: lessons/student/" in "".join(seen)
         with pytest.raises(urllib.error.HTTPError) as refused:  # no token, no lessons
             urllib.request.urlopen(urllib.request.Request(f"{base}/api/contents"), timeout=10)
         assert refused.value.code in (401, 403)
