@@ -1,4 +1,5 @@
-"""The ``coursekit`` command: doctor, lab, test, train, install-checkpoint, bench, student, grade.
+"""The ``coursekit`` command: doctor, lab, test, train, install-checkpoint, bench, student, grade,
+render.
 
 ``coursekit train NAME`` writes a run folder (``runs/NAME/``, or ``--out DIR``), never the
 shipped ``data/checkpoints/``; ``coursekit install-checkpoint runs/NAME`` is the one command
@@ -193,6 +194,18 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    from coursekit.render import render_site, site_problems
+
+    out = Path(args.out)
+    written = render_site(lessons_dir(), out)
+    problems = site_problems(out, lessons_dir())
+    for line in problems:
+        print(f"problem: {line}", file=sys.stderr)
+    print(f"wrote {len(written)} pages to {out}/ (open {out / 'index.html'})")
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coursekit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -254,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds per notebook (default 300)")
     grade.add_argument("--json", action="store_true", help="one JSON object per exercise")
     grade.set_defaults(func=cmd_grade)
+    render = sub.add_parser(
+        "render", help="the course as a static HTML site (contents, lessons, figures)")
+    render.add_argument("--out", default="site", help="folder (default: ./site)")
+    render.set_defaults(func=cmd_render)
     return parser
 
 
