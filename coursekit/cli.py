@@ -1,5 +1,5 @@
 """The ``coursekit`` command: doctor, lab, test, train, install-checkpoint, bench, student, grade,
-render.
+render, nbgrader.
 
 ``coursekit train NAME`` writes a run folder (``runs/NAME/``, or ``--out DIR``), never the
 shipped ``data/checkpoints/``; ``coursekit install-checkpoint runs/NAME`` is the one command
@@ -206,6 +206,16 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_nbgrader(args: argparse.Namespace) -> int:
+    from coursekit.exercises.nbgrader import write_nbgrader_course
+
+    written = write_nbgrader_course(lessons_dir(), args.out)
+    for path in written:
+        print(f"wrote {path}")
+    print(f"an nbgrader course in {args.out}/ (cd there; nbgrader generate_assignment NN_name)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coursekit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -271,6 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
         "render", help="the course as a static HTML site (contents, lessons, figures)")
     render.add_argument("--out", default="site", help="folder (default: ./site)")
     render.set_defaults(func=cmd_render)
+    nbg = sub.add_parser(
+        "nbgrader", help="write the lessons as an nbgrader course (source/ + nbgrader_config.py)",
+        description="Each lesson with exercises becomes source/NN_name/NN_name.ipynb: each "
+                    "exercise split into an autograded answer cell and a locked check cell "
+                    "(1 point), nbgrader metadata set. Needs coursekit[classroom] to use.")
+    nbg.add_argument("--out", default="course", help="the course folder (default: ./course)")
+    nbg.set_defaults(func=cmd_nbgrader)
     return parser
 
 

@@ -1,7 +1,13 @@
-"""How every exercise check speaks: one line, ✅ or ❌, and a hint."""
+"""How every exercise check speaks: one line, ✅ or ❌, and a hint.
+
+Under nbgrader's autograder (``NBGRADER_EXECUTION`` set to ``autograde`` or ``validate``) a
+failed check also raises ``AssertionError`` so that its test cell scores 0
+(``coursekit.exercises.nbgrader``); in a lesson it only prints.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from coursekit.validators import describe
@@ -13,6 +19,8 @@ def report(passed: bool, what: str, hint: str = "") -> bool:
         print(f"✅ correct: {what}")
     else:
         print(f"❌ {what}" + (f" — hint: {hint}" if hint else ""))
+        if os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate"):
+            raise AssertionError(f"exercise check failed: {what}")
     return passed
 
 
