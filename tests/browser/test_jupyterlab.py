@@ -8,145 +8,46 @@ Screenshots go to $COURSEKIT_ARTIFACTS (default: a temporary folder).
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
+from browser_lab import (
+    LESSONS,
+    artifacts_dir,
+    chromium_page,
+    cleared,
+    jupyterlab,
+    needs_chromium,
+    no_errors,
+    open_notebook,
+    run_all,
+)
 
-CHROMIUM = "/usr/bin/chromium"
-REPO = Path(__file__).resolve().parents[2]
 LESSON = "00_tour.ipynb"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="no Chromium at /usr/bin/chromium (apt-get install chromium)",
-    ),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    settings = tmp_path_factory.mktemp("lab-settings")
-    notify = settings / "@jupyterlab" / "apputils-extension"
-    notify.mkdir(parents=True)
-    (notify / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False})
-    )
     workdir = tmp_path_factory.mktemp("lab-lessons")
-    nb = json.loads((REPO / "lessons" / LESSON).read_text(encoding="utf-8"))
-    for cell in nb[
-        "cells"
-    ]:  # start clean, so everything seen afterwards was computed in the browser
-        if cell["cell_type"] == "code":
-            cell["outputs"], cell["execution_count"] = [], None
-    (workdir / LESSON).write_text(json.dumps(nb), encoding="utf-8")
-    port = _free_port()
-    env = dict(
-        os.environ,
-        JUPYTERLAB_SETTINGS_DIR=str(settings),
-        JUPYTERLAB_WORKSPACES_DIR=str(settings / "ws"),
-        OMP_NUM_THREADS="1",
-    )
-    env.pop("MPLBACKEND", None)  # the kernel must use the inline backend to show figures
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "lab",
-        "--no-browser",
-        "--allow-root",
-        f"--port={port}",
-        "--ServerApp.ip=127.0.0.1",
-        "--IdentityProvider.token=",
-        "--ServerApp.password=",
-        f"--notebook-dir={workdir}",
-        "--LabApp.news_url=None",
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(url + "/api/status", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.terminate()
-        pytest.fail("JupyterLab did not start within 60 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    nb = json.loads((LESSONS / LESSON).read_text(encoding="utf-8"))
+    (workdir / LESSON).write_text(json.dumps(cleared(nb)), encoding="utf-8")
+    with jupyterlab(workdir, tmp_path_factory.mktemp("lab-settings")) as url:
+        yield url
 
 
 def test_lesson_00_runs_in_jupyterlab(lab, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    artifacts = Path(os.environ.get("COURSEKIT_ARTIFACTS", tmp_path))
-    artifacts.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{lab}/lab/tree/{LESSON}?reset", timeout=60_000)
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        page.wait_for_timeout(3_000)
-        select = page.locator(".jp-Dialog button:has-text('Select')")
-        if select.count():  # the kernel chooser, shown on some first opens
-            select.first.click()
-        page.wait_for_selector(
-            ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000
-        )
+    artifacts = artifacts_dir(tmp_path)
+    with chromium_page() as page:
+        open_notebook(page, lab, LESSON)
         page.screenshot(path=str(artifacts / "lab-opened.png"))
         assert page.locator(".jp-OutputArea-output img").count() == 0
-        page.click(".lm-MenuBar-itemLabel:text-is('Run')", timeout=10_000)
-        page.click(".lm-Menu-itemLabel:text-is('Run All Cells')", timeout=10_000)
-        page.wait_for_timeout(2_000)
-        deadline = time.time() + 150
-        while time.time() < deadline:
-            busy = page.locator(".jp-InputPrompt:has-text('[*]')").count()
-            idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count()
-            if busy == 0 and idle:
-                break
-            page.wait_for_timeout(1_000)
-        else:
-            page.screenshot(path=str(artifacts / "lab-timeout.png"))
-            pytest.fail("lesson 00 did not finish within 150 s in JupyterLab")
+        run_all(page, 150, "lesson 00", artifacts / "lab-timeout.png")
         page.screenshot(path=str(artifacts / "lab-ran.png"), full_page=True)
-        errors = page.locator(
-            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]:has-text("Error")'
-        )
-        assert errors.count() == 0, errors.first.inner_text()
+        no_errors(page)
         assert page.locator(".jp-OutputArea-output img").count() >= 2, "expected the tour's figures"
         prompts = [
             t.strip() for t in page.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()
         ]
-        code_cells = sum(
-            1
-            for c in json.loads((REPO / "lessons" / LESSON).read_text())["cells"]
-            if c["cell_type"] == "code"
-        )
+        code_cells = sum(c["cell_type"] == "code"
+                         for c in json.loads((LESSONS / LESSON).read_text())["cells"])
         assert prompts[:code_cells] == [f"[{i}]:" for i in range(1, code_cells + 1)], prompts
-        browser.close()
