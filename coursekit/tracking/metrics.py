@@ -46,7 +46,7 @@ from torch import Tensor
 from coursekit.detection import box_iou
 from coursekit.validators import check_boxes, describe, require_integer, shape_str
 
-__all__ = ["check_frames", "mot_metrics"]
+__all__ = ["check_frames", "combine_metrics", "mot_metrics"]
 
 FRAME = "(ids: Tensor[K], boxes: Tensor[K, 4])"
 
@@ -236,4 +236,40 @@ def mot_metrics(gt: Sequence, pred: Sequence, iou_threshold: float = 0.5) -> dic
         "mostly_lost": int(ml),
         "num_frames": len(gt_frames),
         "num_unique_objects": len(obj_frames),
+    }
+
+
+COUNTS = ("fp", "fn", "id_switches", "tp", "num_objects", "num_predictions", "idtp", "idfp",
+          "idfn", "fragmentations", "mostly_tracked", "partially_tracked", "mostly_lost",
+          "num_frames", "num_unique_objects")
+
+
+def combine_metrics(results: Sequence[dict]) -> dict:
+    """The metrics of several sequences taken together, from their ``mot_metrics`` dicts.
+
+    The counts add up and the ratios are recomputed from the sums (``MOTA = 1 - (FN + FP
+    + IDSW) / GT`` over all sequences, MOTP weighted by matches, ...): the same numbers as
+    ``mot_metrics`` on the sequences put end to end with ids kept apart (py-motmetrics'
+    ``compute_many(..., generate_overall=True)``).
+    """
+    if isinstance(results, (str, bytes, dict)) or not isinstance(results, Sequence) \
+            or not results:
+        raise TypeError(f"results must be a non-empty list of mot_metrics dicts, got "
+                        f"{describe(results)}")
+    for i, r in enumerate(results):
+        if not isinstance(r, dict) or any(k not in r for k in COUNTS + ("motp",)):
+            raise TypeError(f"results[{i}] must be a dict returned by mot_metrics, got "
+                            f"{describe(r)}")
+    total = {k: int(sum(r[k] for r in results)) for k in COUNTS}
+    sum_dist = sum(r["motp"] * r["tp"] for r in results if r["tp"])
+    n, p, idtp = total["num_objects"], total["num_predictions"], total["idtp"]
+    return {
+        "mota": 1.0 - _divide(total["fn"] + total["id_switches"] + total["fp"], n),
+        "motp": _divide(sum_dist, total["tp"]),
+        "idf1": _divide(2 * idtp, n + p),
+        "idp": _divide(idtp, idtp + total["idfp"]),
+        "idr": _divide(idtp, idtp + total["idfn"]),
+        "precision": _divide(total["tp"], total["tp"] + total["fp"]),
+        "recall": _divide(total["tp"], n),
+        **total,
     }

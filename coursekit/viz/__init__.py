@@ -20,6 +20,13 @@ from coursekit.viz.overlay import (
     segment_boundaries,
     uv_colors,
 )
+from coursekit.viz.tracks import (  # tracks: strips, trails, animation (tracks.py)
+    animate_tracks,
+    animation_html,
+    id_colors,
+    plot_track_strip,
+    track_trails,
+)
 
 __all__ = [
     "CATEGORY_COLORS",
@@ -43,4 +50,5 @@ __all__ = [
     "show",
     "to_numpy_image",
     "uv_colors",
+    "animate_tracks", "animation_html", "id_colors", "plot_track_strip", "track_trails",
 ]

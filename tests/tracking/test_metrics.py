@@ -238,3 +238,25 @@ def test_bad_input():
         mot_metrics(ok, ok, iou_threshold=0)
     with pytest.raises(TypeError, match="iou_threshold must be a float"):
         mot_metrics(ok, ok, iou_threshold="0.5")
+
+
+# ---- several sequences ------------------------------------------------------------------
+
+
+def test_combine_metrics_is_the_sequences_end_to_end():
+    from coursekit.tracking import combine_metrics
+
+    seqs = [random_sequence(seed) for seed in range(20, 25)]
+    joined_gt, joined_pred = [], []
+    for k, (gt, pred) in enumerate(seqs):  # ids kept apart: + 10000 k
+        joined_gt += [(ids + 10000 * k, b) for ids, b in gt]
+        joined_pred += [(ids + 10000 * k, b) for ids, b in pred]
+    combined = combine_metrics([mot_metrics(gt, pred) for gt, pred in seqs])
+    whole = mot_metrics(joined_gt, joined_pred)
+    for key, value in whole.items():
+        assert combined[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
+    assert_same(combined, reference(joined_gt, joined_pred))
+    with pytest.raises(TypeError, match="results must be a non-empty list"):
+        combine_metrics([])
+    with pytest.raises(TypeError, match=r"results\[0\] must be a dict returned by mot_metrics"):
+        combine_metrics([{"mota": 1.0}])
