@@ -11,11 +11,13 @@
 * ``KeypointHead``, ``keypointrcnn_loss`` — RoI features -> K × 56 × 56 heatmaps, a
   cross-entropy over the cells (keypoint_head.py), plugged into lesson 05's Mask R-CNN as
   an extra head
-* ``build_keypoint_rcnn``, ``describe_keypoint_stages``, ``compare_with_torchvision`` — the
-  joint box + mask + keypoint model (keypoint_rcnn.py); ``train_keypointrcnn``,
+* ``build_keypoint_rcnn``, ``describe_keypoint_stages``, ``compare_with_torchvision``,
+  ``keypoint_heatmaps`` — the joint box + mask + keypoint model (keypoint_rcnn.py);
+  ``train_keypointrcnn``,
   ``load_keypointrcnn`` (train.py)
 * ``keypoint_similarity``, ``evaluate_keypoints``, ``coco_keypoint_evaluate``,
   ``evaluate_keypointrcnn`` — keypoint AP: lesson 05's AP with OKS (evaluate.py)
+* ``pose_failures``, ``crossing_limbs`` — the worst-scored persons and why (failures.py)
 
 The model names are imported on first use, so that ``coursekit.data`` can import the COCO
 schema from here without loading the detector.
@@ -38,10 +40,12 @@ from coursekit.pose.oks import oks
 _LAZY = {
     "KeypointHead": "keypoint_head", "keypointrcnn_loss": "keypoint_head",
     "build_keypoint_rcnn": "keypoint_rcnn", "compare_with_torchvision": "keypoint_rcnn",
-    "describe_keypoint_stages": "keypoint_rcnn", "keypoint_similarity": "evaluate",
+    "describe_keypoint_stages": "keypoint_rcnn", "keypoint_heatmaps": "keypoint_rcnn",
+    "keypoint_similarity": "evaluate",
     "evaluate_keypoints": "evaluate", "coco_keypoint_evaluate": "evaluate",
     "evaluate_keypointrcnn": "evaluate", "train_keypointrcnn": "train",
-    "load_keypointrcnn": "train",
+    "load_keypointrcnn": "train", "pose_failures": "failures", "crossing_limbs": "failures",
+    "PoseFailure": "failures",
 }
 
 __all__ = [

@@ -145,24 +145,33 @@ def coco_keypoint_evaluate(predictions: list[dict[str, Tensor]], coco_gt: dict[s
 
 @torch.no_grad()
 def evaluate_keypointrcnn(model: torch.nn.Module, seeds: Iterable[int], size: int = 96,
-                          batch_size: int = 25, pycocotools: bool = True) -> dict[str, float]:
+                          batch_size: int = 25, pycocotools: bool = True,
+                          predictions: Sequence[dict[str, Tensor]] | None = None,
+                          ) -> dict[str, float]:
     """Keypoint AP (persons, OKS) and mask / box AP (all things) on ShapesWorld ``seeds``.
 
     Keys ``kp_ap``, ``kp_ap50``, ``kp_ap75``, ``mask_ap*``, ``box_ap*`` (ours) and, when
     pycocotools is installed, the same prefixed ``coco_`` (``COCOeval``), plus
     ``eval_scenes``. Every detection the model keeps (score > 0.05) is scored, its keypoints
     with the box's score (as torchvision's COCO evaluation does); masks at ``>= 0.5``.
+    ``predictions``: the model's outputs for these scenes, one dict per seed, from
+    ``model.predict(images, score_threshold=0.0)``; given, they are scored instead of
+    running the model again (a lesson that also shows them predicts once).
     """
     from coursekit.data.shapesworld import render_batch
 
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds must name at least one scene, got an empty sequence")
+    if predictions is not None and len(predictions) != len(seeds):
+        raise ValueError(f"predictions must hold one dict per seed ({len(seeds)}), "
+                         f"got {len(predictions)}")
     device = next(model.parameters()).device
     preds, gts, kp_preds, kp_gts, scenes = [], [], [], [], []
     for i in range(0, len(seeds), batch_size):
         batch = render_batch(seeds[i:i + batch_size], size=size)
-        outputs = model.predict(batch.image.to(device), score_threshold=0.0)
+        outputs = (model.predict(batch.image.to(device), score_threshold=0.0)
+                   if predictions is None else predictions[i:i + batch_size])
         for j, out in enumerate(outputs):
             out = {k: v.cpu() for k, v in out.items()}
             preds.append({k: out[k] for k in ("boxes", "labels", "scores", "masks")})

@@ -16,6 +16,7 @@ scaled by 96 / 64, and every RoI Align ``aligned=True`` (Detectron2's ROIAlignV2
 ``build_keypoint_rcnn(**config)`` wires it; ``describe_keypoint_stages`` and
 ``compare_with_torchvision`` print its stages beside torchvision's
 ``keypointrcnn_resnet50_fpn``. Trained by ``coursekit train keypointrcnn`` (train.py);
+``keypoint_heatmaps`` returns the head's raw heatmaps for given boxes (to look at them);
 tested in tests/pose/test_keypoint_rcnn.py.
 """
 
@@ -23,7 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from coursekit.instance.mask_rcnn import (
     DEFAULT_CONFIG,
@@ -36,9 +38,10 @@ from coursekit.instance.mask_rcnn import (
 from coursekit.instance.pooler import MultiScaleRoIAlign
 from coursekit.pose.coco_keypoints import NUM_KEYPOINTS
 from coursekit.pose.keypoint_head import KeypointHead
+from coursekit.validators import check_boxes, require_dim, shape_str
 
 __all__ = ["KEYPOINT_CONFIG", "KEYPOINT_STAGES", "PERSON_ID", "build_keypoint_rcnn",
-           "compare_with_torchvision", "describe_keypoint_stages"]
+           "compare_with_torchvision", "describe_keypoint_stages", "keypoint_heatmaps"]
 
 PERSON_ID = 7  # ShapesWorld's person category (coursekit.data.CATEGORIES)
 
@@ -130,3 +133,31 @@ def compare_with_torchvision(model: MaskRCNN | None = None) -> str:
     rows.append(("total", total[0], total[1]))
     widths = [max(len(r[i]) for r in rows) for i in range(2)]
     return "\n".join(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]}" for r in rows)
+
+
+@torch.no_grad()
+def keypoint_heatmaps(model: MaskRCNN, image: Tensor, boxes: Tensor) -> Tensor:
+    """The keypoint head's heatmap logits for ``boxes`` in one image: Tensor[R, 17, 56, 56].
+
+    ``image`` Tensor[3, H, W]; ``boxes`` Tensor[R, 4] (x1, y1, x2, y2) in its pixels (e.g. the
+    model's person detections). The same path as inference: backbone + FPN, the head's RoI
+    Align (14 × 14), its convs and predictor; ``heatmaps_to_keypoints(maps, boxes)`` decodes
+    them to the keypoints ``model.predict`` returns. Runs in eval mode, restores the mode.
+    """
+    if not isinstance(model, MaskRCNN) or "keypoints" not in model.roi_heads.extra_heads:
+        raise TypeError("model must be a MaskRCNN with a keypoint head "
+                        "(build_keypoint_rcnn / load_keypointrcnn)")
+    require_dim(image, "image", 3, "Tensor[3, H, W]")
+    if image.shape[0] != 3:
+        raise ValueError(f"image must be Tensor[3, H, W], got {shape_str(image)}")
+    check_boxes(boxes, "boxes", floating=True)
+    head = model.roi_heads.extra_heads["keypoints"]
+    param = next(model.parameters())
+    was_training = model.training
+    model.eval()
+    try:
+        features = model.backbone(model.transform(image[None].to(param.device, param.dtype)))
+        rois = head.roi_pool(features, [boxes.to(param.device, param.dtype)])  # (R, C, 14, 14)
+        return head(rois)  # (R, 17, 56, 56)
+    finally:
+        model.train(was_training)
