@@ -35,6 +35,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 WIDGETS = {
     "01_sliding_window_vs_fcn.ipynb": ("layers", 2),
     "02_upsampling.ipynb": ("step", 3),
+    "07_pose.ipynb": ("dx (px)", 6),
 }
 STUDENT = "00_tour.ipynb"
 SOLUTION = 'return {"semantic", "instances", "boxes"}'
