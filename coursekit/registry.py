@@ -25,7 +25,17 @@ TRAINERS: dict[str, str] = {
     "flow": "coursekit.dense.train:train_flow",
     "maskrcnn": "coursekit.instance.train:train_maskrcnn",
     "keypointrcnn": "coursekit.pose.train:train_keypointrcnn",
+    "densepose": "coursekit.densepose.train:train_densepose",
     "panopticfpn": "coursekit.panoptic.train:train_panoptic_fpn",
+    "video_single_frame": "coursekit.video.train:train_video_single_frame",
+    "video_late_fusion": "coursekit.video.train:train_video_late_fusion",
+    "video_early_fusion": "coursekit.video.train:train_video_early_fusion",
+    "video_cnn3d": "coursekit.video.train:train_video_cnn3d",
+    "video_i3d": "coursekit.video.train:train_video_i3d",
+    "video_i3d_scratch": "coursekit.video.train:train_video_i3d_scratch",
+    "sam": "coursekit.sam.train:train_sam",
+    "captioner": "coursekit.heads.train:train_captioner",
+    "meshrcnn": "coursekit.heads.train:train_meshrcnn",
 }
 
 BENCHES: dict[str, str] = {
@@ -35,4 +45,6 @@ BENCHES: dict[str, str] = {
     "instance": "coursekit.instance.bench:bench",
     "panoptic": "coursekit.panoptic.bench:bench",
     "upsampling": "coursekit.upsampling.bench:bench",
+    "sam": "coursekit.sam.bench:bench",
+    "video": "coursekit.video.bench:bench",
 }
