@@ -218,8 +218,8 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
     """NMS per category ``idxs``: boxes of different categories never suppress each other.
 
     The coordinate-offset trick: shift every box of category ``c`` by
-    ``c * (max coordinate + 1)`` so boxes of different categories cannot overlap,
-    then run one ``nms`` (coordinates in at least float32).
+    ``c * (max coordinate - min(min coordinate, 0) + 1)`` so boxes of different categories
+    cannot overlap, then run one ``nms`` (coordinates in at least float32).
 
     Args:
         boxes: Tensor[N, 4], scores: Tensor[N], idxs: int64 Tensor[N] category of each box.
@@ -227,7 +227,9 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
 
     Returns:
         int64 Tensor[K]: kept indices by decreasing score. Same as
-        ``torchvision.ops.batched_nms``.
+        ``torchvision.ops.batched_nms`` for boxes with coordinates >= 0; with negative
+        coordinates torchvision's offset ``max + 1`` can let a box suppress one of another
+        category (found by tests/properties/test_props_detection.py), ours cannot.
     """
     check_boxes(boxes, floating=True)
     require_integer(idxs, "idxs", "an integer Tensor[N]")
@@ -238,7 +240,10 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
         _check_nms_args(boxes, scores, iou_threshold)
         return torch.empty(0, dtype=torch.long, device=boxes.device)
     boxes = _upcast(boxes)
-    offsets = idxs.to(boxes) * (boxes.max() + torch.tensor(1).to(boxes))  # (N,)
+    # span > max - min: torchvision's max + 1 when no coordinate is negative; with negative
+    # ones max + 1 is too small and a box could suppress one of another category
+    low = boxes.min().clamp(max=0)
+    offsets = idxs.to(boxes) * (boxes.max() - low + torch.tensor(1).to(boxes))  # (N,)
     return nms(boxes + offsets[:, None], scores, iou_threshold)
 
 
@@ -249,12 +254,16 @@ def clip_boxes_to_image(boxes: Tensor, size: tuple[int, int]) -> Tensor:
         boxes: Tensor[N, 4]; size: ``(height, width)`` of the image.
 
     Returns:
-        Tensor[N, 4] in ``boxes``' dtype. Same as ``torchvision.ops.clip_boxes_to_image``.
+        Tensor[N, 4] in ``boxes``' dtype (integer boxes with a non-integer size: floating
+        point, as torch's ``clamp`` makes them). Same as ``torchvision.ops.clip_boxes_to_image``.
     """
     check_boxes(boxes)
     if not isinstance(size, (tuple, list)):
         raise TypeError(f"size must be (height, width), got {size!r}")
     height, width = number_pair(size, "size", positive=False)
+    # an int size stays an int, so integer boxes keep their dtype (as in torchvision)
+    height, width = (int(s) if isinstance(s, numbers.Integral) else v
+                     for s, v in zip(size, (height, width), strict=True))
     x = boxes[:, 0::2].clamp(min=0, max=width)  # (N, 2)
     y = boxes[:, 1::2].clamp(min=0, max=height)
     return torch.stack((x, y), dim=2).reshape(boxes.shape)  # (N, 2, 2) -> (N, 4) x1 y1 x2 y2

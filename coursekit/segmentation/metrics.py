@@ -99,7 +99,10 @@ def iou_from_confusion(matrix: Tensor) -> Tensor:
     matrix = matrix.to(exact)
     tp = matrix.diagonal()
     union = matrix.sum(0) + matrix.sum(1) - tp  # TP + FP + FN
-    return torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
+    # divide by the union where it is > 0 (clamp(min=1) would be wrong for counts below 1, as
+    # in an averaged matrix)
+    safe = torch.where(union > 0, union, torch.ones_like(union))
+    return torch.where(union > 0, tp / safe, torch.full_like(tp, float("nan")))
 
 
 def iou_per_class(
