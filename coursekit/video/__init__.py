@@ -12,6 +12,10 @@
 * ``InceptionBlock``, ``TinyInception``, ``I3D``, ``build_i3d`` — an inflated Inception
   network (i3d.py)
 
+Training and evaluation on ShapesWorld action videos (``coursekit.data.video``), the shipped
+checkpoints and ``load_video_model`` are in ``coursekit.video.train``; ``coursekit bench
+video`` times the data and the models (bench.py).
+
 Clips are ``Tensor[N, T, C, H, W]`` everywhere; the models return ``Tensor[N, L]`` scores
 whose softmax is their class probabilities. ``build_video_classifier(kind, ...)`` builds
 any of them by name.
