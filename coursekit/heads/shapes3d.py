@@ -1,0 +1,117 @@
+"""ShapesWorld things in 3D: voxel targets for the Mesh R-CNN head.
+
+Lecture: *Mesh R-CNN* predicts a 3D shape per detected object. ShapesWorld's shapes are
+flat, so we give each one a 3D body by **extruding** its silhouette along the depth axis
+``z`` with a profile that depends on the category::
+
+    circle   -> sphere   occupied where the silhouette is and |z| <= sqrt(1 - x² - y²)
+    square   -> cube     occupied where the silhouette is and |z| <= s / w
+    triangle -> prism    occupied where the silhouette is and |z| <= 1/2
+
+in the **box frame**: the object's box spans ``x, y ∈ [-1, 1]`` and ``z`` has the same unit
+as ``x`` (``s`` is the square's side, ``sqrt(mask area)``, ``w`` the box width, so the cube's
+depth equals its side). The silhouette is the thing's mask cropped to the box on a
+``G × G`` grid (RoI Align, as Mask R-CNN's mask targets: ``project_masks_on_boxes``, > 0.5);
+the target is a bool grid ``[G (z = depth), G (y), G (x)]``, the layout ``cubify`` reads.
+
+``whole_shapes`` picks the things whose silhouette is the whole object: shapes (not
+persons, not crowds) whose box touches no other thing's box and not the image border, so
+nothing hides a part of them. ``surface_points`` samples the "true" surface: points on
+the cubified ``4 G``-resolution target (the staircase is then 4 × finer than the head's).
+Tested in tests/heads/test_shapes3d.py.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from coursekit.heads.chamfer import sample_points_from_meshes
+from coursekit.heads.cubify import cubify
+from coursekit.instance.targets import project_masks_on_boxes
+from coursekit.validators import check_boxes, positive_int, require_bool, require_dim, shape_str
+
+__all__ = ["PRISM_HALF_DEPTH", "SHAPE_IDS", "extrude", "surface_points", "voxel_targets",
+           "whole_shapes"]
+
+SHAPE_IDS = (4, 5, 6)  # circle, square, triangle (coursekit.data.CATEGORIES)
+PRISM_HALF_DEPTH = 0.5
+
+
+def whole_shapes(scene) -> Tensor:
+    """int64 Tensor[K]: rows of ``scene.boxes`` that are whole, unoccluded shapes (docstring)."""
+    boxes = scene.boxes.float().cpu()
+    size = scene.image.shape[-1]
+    labels, crowd = scene.labels.cpu(), scene.iscrowd.cpu()
+    keep = []
+    for r in range(len(boxes)):
+        if crowd[r] or int(labels[r]) not in SHAPE_IDS:
+            continue
+        x1, y1, x2, y2 = boxes[r].tolist()
+        if x1 <= 0 or y1 <= 0 or x2 >= size or y2 >= size:
+            continue
+        others = torch.cat([boxes[:r], boxes[r + 1:]])
+        touch = ((others[:, 0] <= x2) & (others[:, 2] >= x1) & (others[:, 1] <= y2)
+                 & (others[:, 3] >= y1))
+        if not bool(touch.any()):
+            keep.append(r)
+    return torch.tensor(keep, dtype=torch.long)
+
+
+def extrude(silhouettes: Tensor, labels: Tensor, cube_depth: Tensor | None = None) -> Tensor:
+    """bool Tensor[K, G, G, G] (z, y, x): the silhouettes extruded by category (docstring).
+
+    Args:
+        silhouettes: bool Tensor[K, G, G] (y, x), each shape's mask on the box grid.
+        labels: int64 Tensor[K] category ids in ``SHAPE_IDS`` (4 circle, 5 square,
+            6 triangle).
+        cube_depth: Tensor[K] the half depth ``s / w`` of each square (ignored for the
+            others); ``None``: 1.
+    """
+    require_bool(silhouettes, "silhouettes", "a bool Tensor[K, G, G]")
+    require_dim(silhouettes, "silhouettes", 3, "a bool Tensor[K, G, G]")
+    K, G, G2 = silhouettes.shape
+    if G != G2:
+        raise ValueError(f"silhouettes must be square grids Tensor[K, G, G], "
+                         f"got {shape_str(silhouettes)}")
+    require_dim(labels, "labels", 1, f"an int64 Tensor[{K}] of category ids")
+    if labels.shape[0] != K or not bool(torch.isin(labels.cpu(), torch.tensor(SHAPE_IDS)).all()):
+        raise ValueError(f"labels must be Tensor[{K}] of shape category ids {SHAPE_IDS}, "
+                         f"got {labels.tolist()!r:.80}")
+    device = silhouettes.device
+    c = (torch.arange(G, device=device, dtype=torch.float32) * 2 + 1) / G - 1  # cell centres
+    z, y, x = c.view(G, 1, 1), c.view(1, G, 1), c.view(1, 1, G)
+    sphere = (1 - x**2 - y**2).clamp(min=0).sqrt().expand(G, G, G)  # (G, G, G) half depth
+    depth = torch.ones(K, device=device) if cube_depth is None else cube_depth.to(device).float()
+    half = torch.where(
+        (labels == 4).view(K, 1, 1, 1), sphere,
+        torch.where((labels == 5).view(K, 1, 1, 1), depth.view(K, 1, 1, 1),
+                    torch.full((), PRISM_HALF_DEPTH, device=device)))  # (K, G, G, G)
+    return silhouettes[:, None] & (z.abs() <= half)
+
+
+def voxel_targets(scene, rows: Tensor, grid: int = 16) -> Tensor:
+    """bool Tensor[K, grid, grid, grid]: the 3D targets of ``scene``'s things ``rows``."""
+    grid = positive_int(grid, "grid")
+    rows = rows.to(scene.boxes.device)
+    boxes = check_boxes(scene.boxes[rows].float(), "boxes")
+    labels = scene.labels[rows]
+    masks = scene.masks[rows]
+    sil = project_masks_on_boxes(masks, boxes, torch.arange(len(rows), device=masks.device),
+                                 grid, aligned=True) > 0.5  # (K, G, G)
+    side = masks.flatten(1).sum(1).float().sqrt()
+    width = (boxes[:, 2] - boxes[:, 0]).clamp(min=1)
+    return extrude(sil, labels, (side / width).clamp(max=1.0))
+
+
+def surface_points(targets_fine: Tensor, num_points: int,
+                   generator: torch.Generator | None = None) -> Tensor:
+    """Tensor[K, num_points, 3]: points on the cubified fine targets (the "true" surfaces)."""
+    verts, faces = cubify(targets_fine.float())
+    out = []
+    for v, f in zip(verts, faces, strict=True):
+        if len(f) == 0:
+            out.append(v.new_zeros(num_points, 3))
+        else:
+            out.append(sample_points_from_meshes(v, f, num_points, generator))
+    return torch.stack(out)

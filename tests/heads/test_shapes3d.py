@@ -1,0 +1,80 @@
+"""3D targets: extrusion by hand (sphere, cube, prism), whole-shape selection, targets of
+rendered scenes, surface points, bad input."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from coursekit.data.shapesworld import render_batch
+from coursekit.heads.shapes3d import (
+    PRISM_HALF_DEPTH,
+    extrude,
+    surface_points,
+    voxel_targets,
+    whole_shapes,
+)
+
+
+def test_extrude_by_hand():
+    G = 8
+    full = torch.ones(3, G, G, dtype=torch.bool)
+    vox = extrude(full, torch.tensor([4, 5, 6]), cube_depth=torch.tensor([0.0, 1.0, 0.0]))
+    assert vox.shape == (3, G, G, G)
+    c = (torch.arange(G) * 2 + 1) / G - 1  # cell centres
+    sphere = (c.view(G, 1, 1) ** 2 + c.view(1, G, 1) ** 2 + c.view(1, 1, G) ** 2) <= 1
+    assert torch.equal(vox[0], sphere)  # a full silhouette -> the ball x² + y² + z² <= 1
+    assert bool(vox[1].all())  # a cube of half depth 1 fills the grid
+    prism = (c.abs() <= PRISM_HALF_DEPTH).view(G, 1, 1).expand(G, G, G)
+    assert torch.equal(vox[2], prism)  # the middle half of the depth slices
+
+
+def test_extrude_keeps_the_silhouette():
+    sil = torch.zeros(1, 6, 6, dtype=torch.bool)
+    sil[0, 1:3, 2:5] = True
+    vox = extrude(sil, torch.tensor([5]), torch.tensor([0.5]))
+    assert torch.equal(vox[0].any(0), sil[0])  # seen from the camera: the silhouette
+    assert vox[0, :, 1, 2].tolist() == [False, True, True, True, True, False]  # |z| <= 0.5
+
+
+def test_whole_shapes_rules():
+    boxes = torch.tensor([[5.0, 5, 15, 15], [14, 10, 20, 20], [30, 30, 40, 40],
+                          [0, 40, 8, 50], [45, 45, 55, 55], [50, 5, 60, 15]])
+    scene = SimpleNamespace(boxes=boxes, labels=torch.tensor([4, 5, 6, 4, 7, 5]),
+                            iscrowd=torch.zeros(6, dtype=torch.bool),
+                            image=torch.zeros(3, 64, 64))
+    # rows 0 and 1 overlap, row 3 touches the border, row 4 is a person
+    assert whole_shapes(scene).tolist() == [2, 5]
+
+
+def test_targets_of_rendered_scenes():
+    scenes = render_batch(range(6), 64, p_person=0.0, p_crowd=0.0)
+    found = 0
+    for j in range(len(scenes)):
+        scene = scenes.scene(j)
+        rows = whole_shapes(scene)
+        if len(rows) == 0:
+            continue
+        vox = voxel_targets(scene, rows, 12)
+        assert vox.shape == (len(rows), 12, 12, 12) and vox.dtype == torch.bool
+        assert bool(vox.flatten(1).any(1).all())
+        # symmetric in depth: the front half mirrors the back half
+        assert torch.equal(vox, vox.flip(1))
+        found += len(rows)
+    assert found >= 3
+
+
+def test_surface_points_on_the_fine_target():
+    vox = torch.ones(1, 4, 4, 4, dtype=torch.bool)
+    pts = surface_points(vox, 200, torch.Generator().manual_seed(0))
+    assert pts.shape == (1, 200, 3)
+    assert bool(((pts.abs().max(-1).values - 1).abs() < 1e-6).all())
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="silhouettes must be square grids"):
+        extrude(torch.zeros(1, 3, 4, dtype=torch.bool), torch.tensor([4]))
+    with pytest.raises(TypeError, match="silhouettes must be a bool"):
+        extrude(torch.zeros(1, 3, 3), torch.tensor([4]))
+    with pytest.raises(ValueError, match="labels must be Tensor\\[1\\] of shape category ids"):
+        extrude(torch.zeros(1, 3, 3, dtype=torch.bool), torch.tensor([7]))
