@@ -10,6 +10,9 @@ One file per component, as segment-anything's ``modeling/``:
 * ``SamPredictor`` — ``set_image`` once, ``predict`` per prompt (predictor.py)
 * ``AutomaticMaskGenerator``, ``build_point_grid``, ``stability_score`` (automatic.py)
 * ``sam_loss`` — focal + dice 20:1 on the best of 3 masks, IoU MSE (loss.py)
+* training on ShapesWorld's ambiguity (data.py, train.py: ``coursekit train sam``,
+  ``load_sam``), evaluation (evaluate.py), the data engine (data_engine.py), prompts
+  from other systems (external_prompts.py), ``coursekit bench sam`` (bench.py)
 
 Each is tested against segment-anything 1.0 (random weights copied into ours) in tests/sam.
 """

@@ -109,7 +109,10 @@ def sam_loss(mask_logits: Tensor, iou_predictions: Tensor, gt_masks: Tensor, *,
     Args:
         mask_logits: Tensor[B, C, H, W] (the decoder's logits, at the size of ``gt_masks``).
         iou_predictions: Tensor[B, C], the IoU head's output.
-        gt_masks: bool Tensor[B, H, W], the one ground-truth mask of each prompt.
+        gt_masks: bool Tensor[B, H, W], the one ground-truth mask of each prompt; or a
+            floating Tensor[B, H, W] in [0, 1] (a soft mask, e.g. the fraction of each
+            low-resolution cell that the full-resolution mask covers; its IoU target
+            counts the cells >= 0.5).
 
     Returns:
         ``SamLoss(loss, mask_loss, iou_loss, best)``: ``mask_loss`` is the mean over B of
@@ -125,7 +128,10 @@ def sam_loss(mask_logits: Tensor, iou_predictions: Tensor, gt_masks: Tensor, *,
     if tuple(iou_predictions.shape) != (B, C):
         raise ValueError(f"iou_predictions must be Tensor[{B}, {C}] (one per mask), "
                          f"got {shape_str(iou_predictions)}")
-    require_bool(gt_masks, "gt_masks", f"a bool Tensor[{B}, {H}, {W}]")
+    if not isinstance(gt_masks, Tensor) or not (gt_masks.dtype == torch.bool
+                                                 or gt_masks.is_floating_point()):
+        raise TypeError(f"gt_masks must be a bool (or floating, in [0, 1]) Tensor[{B}, {H}, "
+                        f"{W}], got {describe(gt_masks)}")
     if tuple(gt_masks.shape) != (B, H, W):
         raise ValueError(f"gt_masks must be Tensor[{B}, {H}, {W}] (one per prompt, at the "
                          f"logits' size), got {shape_str(gt_masks)}")
@@ -136,12 +142,13 @@ def sam_loss(mask_logits: Tensor, iou_predictions: Tensor, gt_masks: Tensor, *,
     acc = torch.promote_types(mask_logits.dtype, torch.float32)
     logits = mask_logits.to(acc)
     target = gt_masks[:, None].expand(B, C, H, W).to(acc)  # (B, C, H, W)
+    hard = gt_masks if gt_masks.dtype == torch.bool else gt_masks >= 0.5
     focal = sigmoid_focal_loss(logits, target, alpha, gamma).mean(dim=(-2, -1))  # (B, C)
     per_mask = fw * focal + dw * dice_loss(logits, target)  # (B, C)
     best = per_mask.detach().argmin(dim=1)  # (B,) the mask that is trained
     mask_loss = per_mask.gather(1, best[:, None]).mean()
     with torch.no_grad():
-        real_iou = mask_iou(logits > 0, gt_masks[:, None].expand(B, C, H, W), dtype=acc)  # (B, C)
+        real_iou = mask_iou(logits > 0, hard[:, None].expand(B, C, H, W), dtype=acc)  # (B, C)
     iou_loss = F.mse_loss(iou_predictions.to(acc), real_iou)
     dtype = mask_logits.dtype
     return SamLoss((mask_loss + iw * iou_loss).to(dtype), mask_loss.to(dtype),

@@ -123,7 +123,7 @@ def test_gradcheck():
 def test_bad_inputs():
     x, iou, gt = torch.zeros(2, 3, 4, 4), torch.zeros(2, 3), torch.zeros(2, 4, 4, dtype=torch.bool)
     with pytest.raises(TypeError, match="gt_masks must be a bool"):
-        sam_loss(x, iou, gt.float())
+        sam_loss(x, iou, gt.long())
     with pytest.raises(ValueError, match=r"gt_masks must be Tensor\[2, 4, 4\].*Tensor\[2, 4, 5\]"):
         sam_loss(x, iou, torch.zeros(2, 4, 5, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"iou_predictions must be Tensor\[2, 3\]"):
@@ -140,3 +140,15 @@ def test_bad_inputs():
         dice_loss(torch.zeros(3, 3), torch.zeros(3, 4))
     with pytest.raises(TypeError, match="masks must be a bool"):
         mask_iou(torch.zeros(2, 2), torch.zeros(2, 2, dtype=torch.bool))
+
+
+def test_soft_targets_equal_hard_ones_at_0_and_1():
+    """A floating target of 0s and 1s gives the bool target's loss; its IoU counts >= 0.5."""
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(3, 3, 6, 6, dtype=torch.float64, generator=g)
+    iou = torch.rand(3, 3, dtype=torch.float64, generator=g)
+    gt = torch.rand(3, 6, 6, generator=g) > 0.5
+    hard, soft = sam_loss(logits, iou, gt), sam_loss(logits, iou, gt.double())
+    assert_close(soft.loss, hard.loss, rtol=0, atol=0)
+    half = torch.where(gt, 0.75, 0.25).double()  # the same mask at >= 0.5, other focal / dice
+    assert_close(sam_loss(logits, iou, half).iou_loss, hard.iou_loss, rtol=0, atol=0)

@@ -1,0 +1,132 @@
+"""``coursekit bench sam``: encoder once, decoder per click, automatic masks; vs segment-anything.
+
+Rows (the shipped tiny SAM, ``load_sam``; random weights if it is not installed yet):
+
+* the image encoder on one ShapesWorld scene at the model's size (``set_image``), ours vs
+  segment-anything's ``SamPredictor`` with the same weights;
+* one click (``predict``: prompt encoder + mask decoder + resizing the masks), ours vs
+  segment-anything's;
+* the lecture's point in one number: decoder time per prompt ÷ encoder time (target
+  <= 1/20, and the decoder <= 10 ms on a CPU);
+* the same ratio for a heavier encoder at the same decoder (untrained, timing only:
+  12 blocks of width 256; SAM's ViT-H has ~150× its decoder's parameters);
+* automatic masks for one scene (16 × 16 points), ours vs ``SamAutomaticMaskGenerator``.
+
+segment-anything is imported here only, to compare.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from coursekit.bench import time_call
+from coursekit.sam.automatic import AutomaticMaskGenerator
+from coursekit.sam.predictor import SamPredictor
+from coursekit.sam.sam import build_sam_tiny
+
+
+def _row(name: str, ours: float, reference: float | None, note: str) -> dict:
+    return {"benchmark": name, "ours": f"{ours * 1e3:.1f} ms",
+            "reference": "-" if reference is None else f"{reference * 1e3:.1f} ms",
+            "ratio": None if reference is None else ours / reference, "note": note}
+
+
+def _shipped():
+    from coursekit.sam.train import SAM_CONFIG, load_sam
+
+    try:
+        return load_sam(), SAM_CONFIG, "shipped weights"
+    except (FileNotFoundError, KeyError, ValueError):
+        torch.manual_seed(0)
+        return build_sam_tiny(**SAM_CONFIG).eval(), SAM_CONFIG, "random weights (not shipped)"
+
+
+def reference_sam(config: dict, state_dict: dict):
+    """segment-anything's ``Sam`` wired as ``build_sam_tiny(**config)``, with our weights."""
+    from functools import partial
+
+    from segment_anything import modeling as ref
+
+    ours = build_sam_tiny(**config)
+    enc, dec = ours.image_encoder, ours.mask_decoder
+    S, P = enc.img_size, enc.patch_embed.proj.kernel_size[0]
+    blocks = enc.blocks
+    image_encoder = ref.ImageEncoderViT(
+        img_size=S, patch_size=P, embed_dim=blocks[0].norm1.normalized_shape[0],
+        depth=len(blocks), num_heads=blocks[0].attn.num_heads,
+        out_chans=ours.prompt_encoder.embed_dim, qkv_bias=True,
+        norm_layer=partial(torch.nn.LayerNorm, eps=blocks[0].norm1.eps),
+        use_rel_pos=blocks[0].attn.use_rel_pos,
+        window_size=max(b.window_size for b in blocks),
+        global_attn_indexes=tuple(i for i, b in enumerate(blocks) if b.window_size == 0))
+    pe = ours.prompt_encoder
+    prompt_encoder = ref.PromptEncoder(embed_dim=pe.embed_dim,
+                                       image_embedding_size=tuple(pe.image_embedding_size),
+                                       input_image_size=tuple(pe.input_image_size),
+                                       mask_in_chans=pe.mask_downscaling[0].out_channels * 4)
+    t = dec.transformer
+    transformer = ref.TwoWayTransformer(depth=len(t.layers), embedding_dim=t.embedding_dim,
+                                        num_heads=t.num_heads, mlp_dim=t.mlp_dim)
+    mask_decoder = ref.MaskDecoder(
+        transformer_dim=dec.transformer_dim, transformer=transformer,
+        num_multimask_outputs=dec.num_multimask_outputs, iou_head_depth=3,
+        iou_head_hidden_dim=dec.iou_prediction_head.layers[0].out_features)
+    model = ref.Sam(image_encoder=image_encoder, prompt_encoder=prompt_encoder,
+                    mask_decoder=mask_decoder)
+    model.load_state_dict(state_dict, strict=True)
+    return model.eval()
+
+
+@torch.no_grad()
+def bench(quick: bool = False) -> list[dict]:
+    """Time ours against segment-anything; one row per case (median of several runs)."""
+    from segment_anything import SamAutomaticMaskGenerator
+    from segment_anything import SamPredictor as RefPredictor
+
+    from coursekit.data.shapesworld import render_scene
+
+    repeat = 3 if quick else 9
+    model, config, weights = _shipped()
+    image = render_scene(3_000_000, size=model.img_size).image
+    uint8 = (image.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    ours = SamPredictor(model)
+    ref_model = reference_sam(config, model.state_dict())
+    ref = RefPredictor(ref_model)
+    click, label = [[40.0, 30.0]], [1]
+    enc = time_call(lambda: ours.set_image(image), repeat=repeat)
+    enc_ref = time_call(lambda: ref.set_image(uint8), repeat=repeat)
+    ours.set_image(image)
+    ref.set_image(uint8)
+    dec = time_call(lambda: ours.predict(point_coords=click, point_labels=label),
+                    repeat=3 * repeat)
+    dec_ref = time_call(lambda: ref.predict(point_coords=np.array(click),
+                                            point_labels=np.array(label)), repeat=3 * repeat)
+    rows = [
+        _row(f"SAM image encoder, once per image ({model.img_size} px)", enc, enc_ref, weights),
+        _row("SAM decoder per click (prompt encoder + decoder + resize)", dec, dec_ref, weights),
+        {"benchmark": "SAM decoder ÷ encoder (target <= 1/20, decoder <= 10 ms)",
+         "ours": f"{dec / enc:.3f}", "reference": f"{dec_ref / enc_ref:.3f}", "ratio": None,
+         "note": f"1/{enc / dec:.1f} ours, 1/{enc_ref / dec_ref:.1f} segment-anything"},
+    ]
+    heavy = build_sam_tiny(**{**config, "encoder_embed_dim": 256, "encoder_depth": 12,
+                              "encoder_num_heads": 8,
+                              "encoder_global_attn_indexes": (2, 5, 8, 11)}).eval()
+    h = SamPredictor(heavy)
+    enc_h = time_call(lambda: h.set_image(image), repeat=max(3, repeat // 3))
+    h.set_image(image)
+    dec_h = time_call(lambda: h.predict(point_coords=click, point_labels=label),
+                      repeat=3 * repeat)
+    rows.append({"benchmark": "decoder ÷ encoder, heavier encoder (12 blocks of 256)",
+                 "ours": f"{dec_h / enc_h:.3f}", "reference": "-", "ratio": None,
+                 "note": f"untrained, timing only: encoder {enc_h * 1e3:.0f} ms, "
+                         f"decoder {dec_h * 1e3:.1f} ms"})
+    n = 8 if quick else 16
+    gen = AutomaticMaskGenerator(model, points_per_side=n)
+    gen_ref = SamAutomaticMaskGenerator(ref_model, points_per_side=n)
+    count = len(gen.generate(image))
+    auto = time_call(lambda: gen.generate(image), repeat=max(3, repeat // 3))
+    auto_ref = time_call(lambda: gen_ref.generate(uint8), repeat=max(3, repeat // 3))
+    rows.append(_row(f"automatic masks per image ({n}×{n} points)", auto, auto_ref,
+                     f"{count} masks, {weights}"))
+    return rows

@@ -1,0 +1,102 @@
+"""Training the tiny SAM (coursekit/sam/train.py) and the shipped checkpoint."""
+
+import pytest
+import torch
+
+from coursekit.data.shapesworld import render_batch
+from coursekit.sam import build_sam_tiny
+from coursekit.sam.data import crowd_circle_ids, sample_prompts, scene_segments
+from coursekit.sam.train import (
+    HELD_OUT_START,
+    RECIPE,
+    SAM_CONFIG,
+    focal_weight_at,
+    interactive_loss,
+    load_sam,
+)
+
+TINY = dict(img_size=32, encoder_embed_dim=16, encoder_depth=1, encoder_num_heads=2,
+            encoder_global_attn_indexes=(0,), prompt_embed_dim=16, mask_in_chans=8,
+            decoder_mlp_dim=32, iou_head_hidden_dim=16, decoder_num_heads=2)
+
+
+def _batch(size=32, k=4):
+    seeds = [1, 3]
+    scenes = render_batch(seeds, size=size)
+    segs = scene_segments(scenes, crowd_circle_ids(seeds, size))
+    g = torch.Generator().manual_seed(0)
+    return scenes.image, sample_prompts(segs, k, g), g
+
+
+def test_interactive_loss_trains_every_part():
+    torch.manual_seed(0)
+    model = build_sam_tiny(**TINY)
+    images, prompts, g = _batch()
+    loss = interactive_loss(model, images, prompts, rounds=2, generator=g)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    for name in ("image_encoder.patch_embed.proj.weight",
+                 "prompt_encoder.point_embeddings.1.weight",
+                 "prompt_encoder.mask_downscaling.0.weight",  # the round-2 mask prompt
+                 "prompt_encoder.point_embeddings.2.weight",  # box corners
+                 "mask_decoder.iou_prediction_head.layers.0.weight",
+                 "mask_decoder.output_hypernetworks_mlps.0.layers.0.weight",  # single mask
+                 "mask_decoder.output_hypernetworks_mlps.2.layers.0.weight"):  # one of 3
+        grad = dict(model.named_parameters())[name].grad
+        assert grad is not None and grad.abs().sum() > 0, name
+
+
+def test_interactive_loss_overfits_one_batch():
+    torch.manual_seed(0)
+    model = build_sam_tiny(**TINY)
+    images, prompts, _ = _batch()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for step in range(12):
+        loss = interactive_loss(model, images, prompts, rounds=1,
+                                generator=torch.Generator().manual_seed(step))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:3]) / 3
+
+
+def test_focal_weight_ramp_hand_computed():
+    assert focal_weight_at(0, 100, 0.5) == 1.0
+    assert focal_weight_at(25, 100, 0.5) == 10.5  # halfway up: 1 + 19 / 2
+    assert focal_weight_at(50, 100, 0.5) == 20.0 == focal_weight_at(99, 100, 0.5)
+    assert focal_weight_at(0, 100, 0.0) == 20.0  # no ramp: SAM's 20 : 1 throughout
+
+
+def test_recipe_matches_the_model():
+    model = build_sam_tiny(**SAM_CONFIG)
+    assert model.img_size == RECIPE["size"]
+    assert RECIPE["prompts_per_image"] % 2 == 0  # half clicks, half boxes
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_sam()
+
+
+def test_shipped_checkpoint_is_small_and_half_precision(shipped):
+    from coursekit.checkpoints import checkpoint_dir, load_pretrained, read_manifest
+
+    entry = read_manifest(checkpoint_dir())["sam"]
+    assert entry["size"] < 4_000_000 and entry["quick"] is False
+    weights = load_pretrained("sam")["model"]
+    assert all(v.dtype == torch.float16 for v in weights.values() if v.is_floating_point())
+    assert all(p.dtype == torch.float32 for p in shipped.parameters())
+    assert not shipped.training
+
+
+def test_shipped_model_quality(shipped):
+    """Best-of-3 single-click mIoU on 8 held-out scenes, with a margin below the shipped
+    number (48 scenes, in the manifest)."""
+    from coursekit.sam.evaluate import evaluate_sam
+
+    m = evaluate_sam(shipped, range(HELD_OUT_START, HELD_OUT_START + 8), size=RECIPE["size"])
+    assert m["miou_best_of_3"] >= 0.15  # 0.1872 here, 0.1671 on 48 scenes: a weak model
+    assert m["pick_rate"] > 1 / 3  # the IoU head beats chance
+    assert m["miou_click5"] >= m["miou_click1"]
