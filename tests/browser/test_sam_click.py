@@ -12,38 +12,30 @@ otherwise, as tests/browser/test_jupyterlab.py. Screenshots go to $COURSEKIT_ART
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
+from browser_lab import (
+    LESSONS,
+    artifacts_dir,
+    chromium_page,
+    jupyterlab,
+    needs_chromium,
+    no_errors,
+    open_notebook,
+    run_all,
+)
 
-CHROMIUM = "/usr/bin/chromium"
-REPO = Path(__file__).resolve().parents[2]
 LESSON = "10_segment_anything.ipynb"
 WIDGET_CELL = "clicker = sam_click_widget("
 SETUP_CELLS = ("sam = load_sam()", "scene = render_scene(")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason="no Chromium at /usr/bin/chromium (apt-get install chromium)"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 def widget_notebook() -> dict:
     """Lesson 10 reduced to its setup cells and the widget cell, outputs cleared."""
-    nb = json.loads((REPO / "lessons" / LESSON).read_text(encoding="utf-8"))
+    nb = json.loads((LESSONS / LESSON).read_text(encoding="utf-8"))
     keep = []
     for cell in nb["cells"]:
         src = "".join(cell["source"])
@@ -62,46 +54,10 @@ def test_widget_notebook_has_the_cells():
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    settings = tmp_path_factory.mktemp("lab-settings")
-    notify = settings / "@jupyterlab" / "apputils-extension"
-    notify.mkdir(parents=True)
-    (notify / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     workdir = tmp_path_factory.mktemp("lab-lessons")
     (workdir / LESSON).write_text(json.dumps(widget_notebook()), encoding="utf-8")
-    port = _free_port()
-    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(settings),
-               JUPYTERLAB_WORKSPACES_DIR=str(settings / "ws"), OMP_NUM_THREADS="1")
-    env.pop("MPLBACKEND", None)
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
-           f"--port={port}", "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=",
-           "--ServerApp.password=", f"--notebook-dir={workdir}", "--LabApp.news_url=None"]
-    proc = subprocess.Popen(cmd, env=env, cwd=str(REPO), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(url + "/api/status", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.terminate()
-        pytest.fail("JupyterLab did not start within 60 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-
-
-def _wait_idle(page, seconds: float) -> bool:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        busy = page.locator(".jp-InputPrompt:has-text('[*]')").count()
-        idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count()
-        if busy == 0 and idle:
-            return True
-        page.wait_for_timeout(500)
-    return False
+    with jupyterlab(workdir, tmp_path_factory.mktemp("lab-settings")) as url:
+        yield url
 
 
 def _status(page) -> str:
@@ -124,32 +80,11 @@ def _canvas_pixels(page) -> str:
 
 
 def test_click_on_the_figure_changes_the_mask(lab, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    artifacts = Path(os.environ.get("COURSEKIT_ARTIFACTS", tmp_path))
-    artifacts.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{lab}/lab/tree/{LESSON}?reset", timeout=60_000)
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        page.wait_for_timeout(3_000)
-        select = page.locator(".jp-Dialog button:has-text('Select')")
-        if select.count():
-            select.first.click()
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                               timeout=60_000)
-        page.click(".lm-MenuBar-itemLabel:text-is('Run')", timeout=10_000)
-        page.click(".lm-Menu-itemLabel:text-is('Run All Cells')", timeout=10_000)
-        page.wait_for_timeout(2_000)
-        if not _wait_idle(page, 240):
-            page.screenshot(path=str(artifacts / "sam-timeout.png"))
-            pytest.fail("lesson 10's widget cells did not finish within 240 s")
-        errors = page.locator('.jp-OutputArea-output[data-mime-type='
-                              '"application/vnd.jupyter.stderr"]:has-text("Error")')
-        assert errors.count() == 0, errors.first.inner_text()
+    artifacts = artifacts_dir(tmp_path)
+    with chromium_page() as page:
+        open_notebook(page, lab, LESSON)
+        run_all(page, 240, "lesson 10's widget cells", artifacts / "sam-timeout.png")
+        no_errors(page)
         canvas = page.locator(".jupyter-matplotlib-canvas-div canvas").first
         canvas.wait_for(timeout=60_000)
         canvas.scroll_into_view_if_needed()
@@ -174,4 +109,3 @@ def test_click_on_the_figure_changes_the_mask(lab, tmp_path):
         page.screenshot(path=str(artifacts / "sam-after-shift-click.png"))
         assert "2 points (1 foreground)" in status, status
         assert _canvas_pixels(page) != after
-        browser.close()

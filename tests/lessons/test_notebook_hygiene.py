@@ -16,6 +16,13 @@ def _load(path):
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def test_lessons_folder_holds_only_what_a_student_needs():
+    # authoring notes live in docs/, nbval's sanitize file in tests/lessons/
+    tracked = {p.name for p in LESSONS.iterdir() if not p.name.startswith(".")}
+    extra = tracked - {p.name for p in NOTEBOOKS} - {"student"}
+    assert not extra, f"lessons/ should hold only the NN_name.ipynb lessons, found {extra}"
+
+
 def test_lessons_exist_and_are_numbered():
     assert NOTEBOOKS, "no lessons found"
     numbers = [int(p.name[:2]) for p in NOTEBOOKS]
