@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from coursekit.densepose.cse import SurfaceEmbedding, body_template, cse_loss
 from coursekit.densepose.parts import NUM_PARTS
 from coursekit.detection.roi_align import roi_align
-from coursekit.instance.heads import RoIHead
+from coursekit.instance.heads import RoIHead, head_convs
 from coursekit.instance.pooler import MultiScaleRoIAlign
 from coursekit.instance.targets import project_masks_on_boxes
 from coursekit.upsampling import bilinear_sample
@@ -113,15 +113,7 @@ class DensePoseHead(RoIHead):
                              f"known: {sorted(DEFAULT_LOSS_WEIGHTS)}")
         self.loss_weights = {**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}
         self.temperature = float(temperature)
-        layers: list[nn.Module] = []
-        for i in range(num_convs):
-            layers += [nn.Conv2d(in_channels if i == 0 else dim, dim, 3, padding=1),
-                       nn.ReLU(inplace=True)]
-        self.convs = nn.Sequential(*layers)
-        for module in self.convs:
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(module.bias)
+        self.convs = head_convs(in_channels, dim, num_convs)
         self.predictor = DensePosePredictor(dim if num_convs else in_channels, num_parts,
                                             embed_dim)
         self.template = body_template(spacing)  # plain tensors, rebuilt (not in the state)

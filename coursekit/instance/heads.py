@@ -33,10 +33,29 @@ from torch import Tensor, nn
 from coursekit.instance.pooler import MultiScaleRoIAlign
 from coursekit.validators import describe, require_integer
 
-__all__ = ["RESERVED_KEYS", "RoIHead"]
+__all__ = ["RESERVED_KEYS", "RoIHead", "head_convs"]
 
 # detection keys the trunk itself returns; a head's outputs must use other names
 RESERVED_KEYS = ("boxes", "labels", "scores", "masks")
+
+
+def head_convs(in_channels: int, dim: int, num_convs: int) -> nn.Sequential:
+    """The body most heads share: ``num_convs`` × (3×3 conv to ``dim`` channels, ReLU), the
+    convolutions He-initialised (``fan_out``, as Detectron2's heads) with zero biases."""
+    for name, value, low in (("in_channels", in_channels, 1), ("dim", dim, 1),
+                             ("num_convs", num_convs, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    layers: list[nn.Module] = []
+    for i in range(num_convs):
+        layers += [nn.Conv2d(in_channels if i == 0 else dim, dim, 3, padding=1),
+                   nn.ReLU(inplace=True)]
+    convs = nn.Sequential(*layers)
+    for module in convs:
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(module.bias)
+    return convs
 
 
 class RoIHead(nn.Module):

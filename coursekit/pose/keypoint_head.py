@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from coursekit.instance.heads import RoIHead
+from coursekit.instance.heads import RoIHead, head_convs
 from coursekit.instance.pooler import MultiScaleRoIAlign
 from coursekit.pose.coco_keypoints import NUM_KEYPOINTS, check_keypoints
 from coursekit.pose.heatmaps import heatmaps_to_keypoints, keypoints_to_heatmap
@@ -140,15 +140,7 @@ class KeypointHead(RoIHead):
         if not loss_weight > 0:
             raise ValueError(f"loss_weight must be > 0, got {loss_weight!r}")
         self.loss_weight = float(loss_weight)
-        layers: list[nn.Module] = []
-        for i in range(num_convs):
-            layers += [nn.Conv2d(in_channels if i == 0 else dim, dim, 3, padding=1),
-                       nn.ReLU(inplace=True)]
-        self.convs = nn.Sequential(*layers)
-        for module in self.convs:
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(module.bias)
+        self.convs = head_convs(in_channels, dim, num_convs)
         self.predictor = KeypointPredictor(dim if num_convs else in_channels, num_keypoints)
 
     def forward(self, x: Tensor) -> Tensor:

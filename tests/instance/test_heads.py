@@ -221,3 +221,23 @@ def test_loss_name_collision(scenes, targets):
     model = build_mask_rcnn(extra_heads={"clash": Clash(MultiScaleRoIAlign((2, 4, 8), 5))})
     with pytest.raises(ValueError, match="an extra head returned the loss 'loss_mask', which is"):
         model(scenes.image, targets)
+
+
+def test_head_convs_by_hand():
+    from coursekit.instance.heads import head_convs
+
+    convs = head_convs(8, 16, 2)
+    assert [type(m).__name__ for m in convs] == ["Conv2d", "ReLU", "Conv2d", "ReLU"]
+    assert sum(p.numel() for p in convs.parameters()) == (8 * 9 + 1) * 16 + (16 * 9 + 1) * 16
+    assert all(float(m.bias.abs().max()) == 0.0 for m in convs if isinstance(m, torch.nn.Conv2d))
+    assert convs(torch.zeros(3, 8, 14, 14)).shape == (3, 16, 14, 14)
+    assert len(head_convs(8, 16, 0)) == 0  # no body: the predictor reads the RoI features
+
+
+@pytest.mark.parametrize("args, match", [((0, 16, 2), "in_channels"), ((8, 16, -1), "num_convs"),
+                                         ((8, 2.0, 1), "dim")])
+def test_head_convs_bad_input(args, match):
+    from coursekit.instance.heads import head_convs
+
+    with pytest.raises(ValueError, match=match):
+        head_convs(*args)

@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 import torchvision.ops as tv
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 from torchvision.models.detection._utils import BoxCoder
@@ -38,8 +38,7 @@ from coursekit.detection import (
     roi_pool,
 )
 
-PROPS = settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                 suppress_health_check=[HealthCheck.too_slow])  # the same examples every run
+PROPS = settings.get_profile("coursekit-properties")  # tests/properties/conftest.py
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 on_devices = pytest.mark.parametrize("device", DEVICES)
 

@@ -10,7 +10,7 @@ this machine has; seeded (``derandomize=True``).
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 from torchvision.models.detection import roi_heads as tv
@@ -23,8 +23,7 @@ from coursekit.instance import (
     project_masks_on_boxes,
 )
 
-PROPS = settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                 suppress_health_check=[HealthCheck.too_slow])  # the same examples every run
+PROPS = settings.get_profile("coursekit-properties")  # tests/properties/conftest.py
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 on_devices = pytest.mark.parametrize("device", DEVICES)
 

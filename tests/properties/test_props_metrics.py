@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 
@@ -28,8 +28,7 @@ from coursekit.segmentation import (
     pixel_accuracy,
 )
 
-PROPS = settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                 suppress_health_check=[HealthCheck.too_slow])  # the same examples every run
+PROPS = settings.get_profile("coursekit-properties")  # tests/properties/conftest.py
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 on_devices = pytest.mark.parametrize("device", DEVICES)
 

@@ -11,7 +11,7 @@ device this machine has; seeded (``derandomize=True``).
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
@@ -20,8 +20,7 @@ from torchvision.models.detection import roi_heads as tv
 
 from coursekit.pose import heatmaps_to_keypoints, keypoints_to_heatmap, oks
 
-PROPS = settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                 suppress_health_check=[HealthCheck.too_slow])  # the same examples every run
+PROPS = settings.get_profile("coursekit-properties")  # tests/properties/conftest.py
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 on_devices = pytest.mark.parametrize("device", DEVICES)
 

@@ -14,7 +14,7 @@ torch-in-that-dtype as torch's own float32 result is, plus one ulp at the larges
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 
@@ -32,8 +32,7 @@ from coursekit.upsampling import (
 )
 from coursekit.upsampling.bicubic import bicubic_upsample
 
-PROPS = settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                 suppress_health_check=[HealthCheck.too_slow])  # the same examples every run
+PROPS = settings.get_profile("coursekit-properties")  # tests/properties/conftest.py
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 on_devices = pytest.mark.parametrize("device", DEVICES)
 
