@@ -121,6 +121,16 @@ def run_all(page, seconds: float, what: str, shot: Path) -> None:
     wait_idle(page, seconds, what, shot)
 
 
+def shut_down_kernels(lab: str) -> int:
+    """Stop every kernel of the server (each opened notebook keeps one): a test that opens
+    several lessons must not hold them all in memory at once. Returns how many it stopped."""
+    kernels = json.loads(urllib.request.urlopen(f"{lab}/api/kernels", timeout=10).read())
+    for kernel in kernels:
+        request = urllib.request.Request(f"{lab}/api/kernels/{kernel['id']}", method="DELETE")
+        urllib.request.urlopen(request, timeout=30)
+    return len(kernels)
+
+
 def no_errors(page) -> None:
     errors = page.locator(ERRORS)
     assert errors.count() == 0, errors.first.inner_text()

@@ -24,6 +24,7 @@ from browser_lab import (
     no_errors,
     open_notebook,
     run_all,
+    shut_down_kernels,
     wait_idle,
 )
 
@@ -86,6 +87,7 @@ def test_widget_redraws_in_the_browser(lab, name, tmp_path):
         page.screenshot(path=str(shots / f"{name}-after.png"))
         assert after and after != before, f"{name}: the figure did not change"
         no_errors(page)
+    assert shut_down_kernels(lab) >= 1  # keeps the suite's memory to one lesson at a time
 
 
 def test_student_solves_an_exercise_by_typing(lab, tmp_path):
@@ -108,3 +110,4 @@ def test_student_solves_an_exercise_by_typing(lab, tmp_path):
         page.screenshot(path=str(shots / "student-solved.png"))
         output = cell.locator(".jp-OutputArea").inner_text()
         assert "✅ correct" in output, output
+    shut_down_kernels(lab)
