@@ -229,7 +229,8 @@ def test_head_convs_by_hand():
     convs = head_convs(8, 16, 2)
     assert [type(m).__name__ for m in convs] == ["Conv2d", "ReLU", "Conv2d", "ReLU"]
     assert sum(p.numel() for p in convs.parameters()) == (8 * 9 + 1) * 16 + (16 * 9 + 1) * 16
-    assert all(float(m.bias.abs().max()) == 0.0 for m in convs if isinstance(m, torch.nn.Conv2d))
+    assert all(float(m.bias.detach().abs().max()) == 0.0
+               for m in convs if isinstance(m, torch.nn.Conv2d))
     assert convs(torch.zeros(3, 8, 14, 14)).shape == (3, 16, 14, 14)
     assert len(head_convs(8, 16, 0)) == 0  # no body: the predictor reads the RoI features
 
