@@ -59,7 +59,8 @@ def jupyterlab(workdir: Path, settings: Path):
     env.pop("MPLBACKEND", None)  # the kernel must use the inline backend to show figures
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
            f"--port={port}", "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=",
-           "--ServerApp.password=", f"--notebook-dir={workdir}", "--LabApp.news_url=None"]
+           "--ServerApp.password=", f"--notebook-dir={workdir}", "--LabApp.news_url=None",
+           "--ServerApp.disable_check_xsrf=True"]  # lets the test stop kernels over REST
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
