@@ -19,6 +19,8 @@ Tested in tests/core/test_train.py and tests/core/test_train_runs.py.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import numbers
 import os
@@ -98,6 +100,13 @@ def run_dir_for(name: str, out_dir: str | os.PathLike | None = None, quick: bool
             f"install or move it first, or give the smoke test its own --out folder"
         )
     return path
+
+
+def recipe_key(*parts: Any) -> str:
+    """10 hex digits naming a recipe (``state_path_for``'s ``key``): the sha256 of the parts
+    as JSON with sorted keys, so a changed recipe, config or step count never resumes an old
+    state, and the same recipe always finds its own."""
+    return hashlib.sha256(json.dumps(list(parts), sort_keys=True).encode()).hexdigest()[:10]
 
 
 def state_path_for(run_dir: str | os.PathLike, name: str, seed: int, key: str) -> Path:

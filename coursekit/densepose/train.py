@@ -19,8 +19,6 @@ Tested in tests/densepose/test_train.py.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from pathlib import Path
@@ -161,7 +159,7 @@ def train_densepose(out_dir: str | os.PathLike | None, seed: int,
     """
     from coursekit.densepose.evaluate import evaluate_densepose
     from coursekit.seed import seed_everything
-    from coursekit.train import fit, process_rank, run_dir_for, save_run, state_path_for
+    from coursekit.train import fit, process_rank, recipe_key, run_dir_for, save_run, state_path_for
 
     name = "densepose"
     run_dir = run_dir_for(name, out_dir, quick)
@@ -184,8 +182,7 @@ def train_densepose(out_dir: str | os.PathLike | None, seed: int,
         losses = net.loss(net(net.roi_pool(features, boxes)), boxes, targets)
         return sum(losses.values())  # type: ignore[return-value]
 
-    key = json.dumps([RECIPE, DENSEPOSE_CONFIG, steps, batch_size], sort_keys=True)
-    run_id = hashlib.sha256(key.encode()).hexdigest()[:10]
+    run_id = recipe_key(RECIPE, DENSEPOSE_CONFIG, steps, batch_size)
     state = state_path_for(run_dir, name, seed, run_id)
     start = time.perf_counter()
     history = fit(head, batch_fn, loss_fn, steps=steps, lr=RECIPE["lr"],

@@ -27,8 +27,6 @@ Tested in tests/heads/test_train.py.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from pathlib import Path
@@ -145,11 +143,10 @@ def _save(name: str, model: nn.Module, config: dict, history: dict, seconds: flo
 
 
 def _fit(name, head, batch_fn, loss_fn, recipe, steps, out_dir, seed, quick):
-    from coursekit.train import fit, run_dir_for, state_path_for
+    from coursekit.train import fit, recipe_key, run_dir_for, state_path_for
 
     run_dir = run_dir_for(name, out_dir, quick)
-    key = json.dumps([recipe, steps], sort_keys=True)
-    state = state_path_for(run_dir, name, seed, hashlib.sha256(key.encode()).hexdigest()[:10])
+    state = state_path_for(run_dir, name, seed, recipe_key(recipe, steps))
     start = time.perf_counter()
     history = fit(head, batch_fn, loss_fn, steps=steps, lr=recipe["lr"],
                   weight_decay=recipe["weight_decay"],

@@ -18,8 +18,6 @@ tests/instance/test_shipped_maskrcnn.py (the shipped checkpoint).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from collections.abc import Iterable
@@ -133,7 +131,7 @@ def train_maskrcnn(out_dir: str | os.PathLike | None, seed: int, quick: bool) ->
     from coursekit.data.shapesworld import render_batch
     from coursekit.device import pick_device
     from coursekit.seed import seed_everything
-    from coursekit.train import fit, process_rank, run_dir_for, save_run, state_path_for
+    from coursekit.train import fit, process_rank, recipe_key, run_dir_for, save_run, state_path_for
 
     run_dir = run_dir_for("maskrcnn", out_dir, quick)
     steps, batch_size = (3, 2) if quick else (RECIPE["steps"], RECIPE["batch_size"])
@@ -151,8 +149,7 @@ def train_maskrcnn(out_dir: str | os.PathLike | None, seed: int, quick: bool) ->
         losses = net(*batch)
         return sum(losses.values())  # type: ignore[return-value]
 
-    key = json.dumps([RECIPE, DEFAULT_CONFIG, steps, batch_size], sort_keys=True)
-    run_id = hashlib.sha256(key.encode()).hexdigest()[:10]
+    run_id = recipe_key(RECIPE, DEFAULT_CONFIG, steps, batch_size)
     state = state_path_for(run_dir, "maskrcnn", seed, run_id)  # resume a stopped run
     start = time.perf_counter()
     history = fit(model, batch_fn, loss_fn, steps=steps, lr=RECIPE["lr"],

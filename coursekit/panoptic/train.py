@@ -22,8 +22,6 @@ Tested in tests/panoptic/test_panoptic_fpn_train.py.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from collections.abc import Iterable
@@ -142,7 +140,7 @@ def train_panoptic_fpn(out_dir: str | os.PathLike | None, seed: int, quick: bool
     from coursekit.device import pick_device
     from coursekit.seed import seed_everything
     from coursekit.segmentation.losses import pixel_cross_entropy
-    from coursekit.train import fit, process_rank, run_dir_for, save_run, state_path_for
+    from coursekit.train import fit, process_rank, recipe_key, run_dir_for, save_run, state_path_for
 
     run_dir = run_dir_for(NAME, out_dir, quick)
     batch_size = 4 if quick else RECIPE["batch_size"]
@@ -166,8 +164,7 @@ def train_panoptic_fpn(out_dir: str | os.PathLike | None, seed: int, quick: bool
         image, target, features = batch
         return pixel_cross_entropy(net(features, tuple(image.shape[-2:])), target)
 
-    key = json.dumps([RECIPE, steps, batch_size, digest], sort_keys=True)
-    state = state_path_for(run_dir, NAME, seed, hashlib.sha256(key.encode()).hexdigest()[:10])
+    state = state_path_for(run_dir, NAME, seed, recipe_key(RECIPE, steps, batch_size, digest))
     start = time.perf_counter()
     history = fit(head, batch_fn, loss_fn, steps=steps, lr=RECIPE["lr"],
                   warmup=min(20, steps // 10), state_path=None if quick else state,

@@ -22,8 +22,6 @@ Tested in tests/pose/test_keypoint_rcnn.py.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from pathlib import Path
@@ -120,7 +118,7 @@ def train_keypointrcnn(out_dir: str | os.PathLike | None, seed: int,
     from coursekit.device import pick_device
     from coursekit.pose.evaluate import evaluate_keypointrcnn
     from coursekit.seed import seed_everything
-    from coursekit.train import fit, process_rank, run_dir_for, save_run, state_path_for
+    from coursekit.train import fit, process_rank, recipe_key, run_dir_for, save_run, state_path_for
 
     name = "keypointrcnn"
     run_dir = run_dir_for(name, out_dir, quick)
@@ -143,8 +141,7 @@ def train_keypointrcnn(out_dir: str | os.PathLike | None, seed: int,
         losses = net(*batch)
         return sum(losses.values())  # type: ignore[return-value]
 
-    key = json.dumps([RECIPE, KEYPOINT_CONFIG, steps, batch_size], sort_keys=True)
-    run_id = hashlib.sha256(key.encode()).hexdigest()[:10]
+    run_id = recipe_key(RECIPE, KEYPOINT_CONFIG, steps, batch_size)
     state = state_path_for(run_dir, name, seed, run_id)  # resume a stopped run
     start = time.perf_counter()
     history = fit(model, batch_fn, loss_fn, steps=steps, lr=RECIPE["lr"],

@@ -27,8 +27,6 @@ those of the rounded weights). Tested in tests/sam/test_train.py.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from pathlib import Path
@@ -143,7 +141,7 @@ def train_sam(out_dir: str | os.PathLike | None, seed: int, quick: bool) -> dict
     from coursekit.sam.data import crowd_circle_ids, sample_prompts, scene_segments
     from coursekit.sam.evaluate import evaluate_sam
     from coursekit.seed import seed_everything
-    from coursekit.train import fit, process_rank, run_dir_for, save_run, state_path_for
+    from coursekit.train import fit, process_rank, recipe_key, run_dir_for, save_run, state_path_for
 
     name = "sam"
     run_dir = run_dir_for(name, out_dir, quick)
@@ -169,8 +167,7 @@ def train_sam(out_dir: str | os.PathLike | None, seed: int, quick: bool) -> dict
         return interactive_loss(sam, images, prompts, rounds=RECIPE["rounds"], generator=g,
                                 focal_weight=fw)
 
-    key = json.dumps([RECIPE, SAM_CONFIG, steps, batch_size], sort_keys=True)
-    run_id = hashlib.sha256(key.encode()).hexdigest()[:10]
+    run_id = recipe_key(RECIPE, SAM_CONFIG, steps, batch_size)
     state = state_path_for(run_dir, name, seed, run_id)  # resume a stopped run
     start = time.perf_counter()
     history = fit(model, batch_fn, loss_fn, steps=steps, lr=RECIPE["lr"],

@@ -16,8 +16,6 @@ and tests/segmentation/test_shipped_segmentation.py (the shipped checkpoints).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from collections.abc import Iterable
@@ -159,7 +157,14 @@ def train_segmentation(
     from coursekit.data.shapesworld import render_batch
     from coursekit.device import pick_device
     from coursekit.seed import seed_everything
-    from coursekit.train import distributed_rank, fit, run_dir_for, save_run, state_path_for
+    from coursekit.train import (
+        distributed_rank,
+        fit,
+        recipe_key,
+        run_dir_for,
+        save_run,
+        state_path_for,
+    )
 
     if name not in RECIPES:
         raise ValueError(f"name must be one of {sorted(RECIPES)}, got {name!r}")
@@ -183,8 +188,7 @@ def train_segmentation(
         image, target = batch
         return pixel_cross_entropy(net(image), target)
 
-    key = json.dumps([recipe, steps, batch_size, world], sort_keys=True)
-    run_id = hashlib.sha256(key.encode()).hexdigest()[:10]
+    run_id = recipe_key(recipe, steps, batch_size, world)
     state = state_path_for(run_dir, name, seed, run_id)  # resume a stopped run
     start = time.perf_counter()
     history = fit(model, batch_fn, loss_fn, steps=steps, lr=recipe["lr"],

@@ -141,3 +141,16 @@ def test_save_run_writes_on_rank_0_only(tmp_path, monkeypatch):
     assert entry["metrics"] == {"loss": 0.25}
     loaded = load_pretrained("tiny", directory=tmp_path)["model"]
     torch.testing.assert_close(loaded["weight"], model.weight.detach())
+
+
+def test_recipe_key_by_hand():
+    import hashlib
+    import json
+
+    from coursekit.train import recipe_key
+
+    expected = hashlib.sha256(json.dumps([{"a": 1, "b": 2}, 5], sort_keys=True).encode())
+    assert recipe_key({"b": 2, "a": 1}, 5) == expected.hexdigest()[:10]  # key order is irrelevant
+    assert len(recipe_key()) == 10 and recipe_key(1) != recipe_key(2)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        recipe_key(object())  # a recipe must be plain data
