@@ -203,7 +203,15 @@ def test_render_scene_equals_render_batch():
     assert torch.equal(render_batch(torch.tensor([7, 123, 5])).image, b.image)
 
 
-def test_semantic_instances_masks_boxes(batch):
+@pytest.fixture(scope="module")
+def hard_batch():
+    """24 hard scenes (clutter, occlusion, texture, noise, light): the same contract."""
+    return render_batch(range(24), 64, p_person=0.5, p_crowd=0.5, difficulty="hard")
+
+
+@pytest.mark.parametrize("scenes", ["batch", "hard_batch"])
+def test_semantic_instances_masks_boxes(scenes, request):
+    batch = request.getfixturevalue(scenes)
     for i in range(len(batch)):
         s = batch.scene(i)
         assert ((s.instance_ids > 0) == torch.isin(s.semantic, torch.tensor(THING_IDS))).all()
@@ -215,6 +223,7 @@ def test_semantic_instances_masks_boxes(batch):
             ys, xs = torch.nonzero(m, as_tuple=True)
             # pixel edges
             assert s.boxes[k].tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+            assert s.depth[m].unique().numel() == 1  # one depth per thing
         assert (s.labels[s.iscrowd] == category_id("circle")).all()
     assert sum(int(c.sum()) for c in batch.iscrowd) >= 5  # crowds do occur
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from coursekit.data import THING_IDS, Scene, category_id, render_batch, render_scene
+from coursekit.data import Scene, category_id, render_batch, render_scene
 from coursekit.data import layout as lay
 from coursekit.data.draw import paint_things
 
@@ -108,23 +108,7 @@ def test_easy_is_the_default_and_unchanged():
     assert torch.equal(bare_easy.depth, bare_hard.depth)
 
 
-# ---------------------------------------------------------------- consistency between fields
-
-
-def test_semantic_instances_masks_boxes(hard):
-    for i in range(len(hard)):
-        s = hard.scene(i)
-        assert ((s.instance_ids > 0) == torch.isin(s.semantic, torch.tensor(THING_IDS))).all()
-        assert torch.equal(s.masks.any(0), s.instance_ids > 0)
-        assert set(s.labels.tolist()) <= set(THING_IDS)
-        for k, m in enumerate(s.masks):
-            assert m.any() and (s.instance_ids[m] == k + 1).all()
-            assert (s.semantic[m] == s.labels[k]).all()
-            ys, xs = torch.nonzero(m, as_tuple=True)
-            # tight on the visible mask, pixel edges
-            assert s.boxes[k].tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
-            assert s.depth[m].unique().numel() == 1  # one depth per thing
-        assert (s.labels[s.iscrowd] == category_id("circle")).all()
+# ------------------ consistency between fields (masks, boxes: test_shapesworld.py, both settings)
 
 
 def test_keypoints_parts_uv(hard):
