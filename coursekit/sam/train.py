@@ -51,9 +51,9 @@ SAM_CONFIG: dict[str, Any] = {  # 64 px, patch 8: an 8 × 8 embedding, 32 × 32 
     "encoder_global_attn_indexes": (1, 3),
 }
 RECIPE: dict[str, Any] = {
-    "steps": 800, "batch_size": 8, "prompts_per_image": 6, "rounds": 2, "lr": 2e-3,
+    "steps": 4000, "batch_size": 8, "prompts_per_image": 10, "rounds": 3, "lr": 2e-3,
     "weight_decay": 0.01, "warmup": 30, "size": 64, "p_stuff": 0.2, "p_small": 0.5,
-    "box_noise": 0.05, "focal_ramp": 0.7,
+    "box_noise": 0.05, "focal_ramp": 0.25,
 }  # fmt: skip
 
 

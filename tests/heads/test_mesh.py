@@ -114,6 +114,27 @@ def test_head_outputs_losses_and_meshes():
     assert h.predict(out, [], [])["voxels"].shape == (3, 8, 8, 8)
 
 
+def test_loss_refines_the_predicted_voxels_not_the_true_ones():
+    """As at test time: row 0 predicts one cell (8 vertices), row 1 predicts nothing and
+    falls back to its true 2 × 2 × 2 block (26 vertices); no gradient reaches the voxels
+    through the refinement."""
+    h = small_head()
+    seen = []
+    refine = h.refine.forward
+    h.refine.forward = lambda f, v, fc: seen.append([len(t) for t in v]) or refine(f, v, fc)
+    x = torch.randn(2, 6, 8, 8)
+    logits = torch.full((2, 8, 8, 8), -10.0, requires_grad=True)
+    with torch.no_grad():
+        logits[0, 1, 1, 1] = 10.0
+    voxels = torch.zeros(2, 8, 8, 8, dtype=torch.bool)
+    voxels[:, 2:4, 2:4, 2:4] = True
+    losses = h.loss({"voxels": logits, "features": x}, [],
+                    [{"voxels": voxels, "points": torch.rand(2, 30, 3) - 0.5}])
+    assert seen == [[8, 26]]
+    losses["loss_chamfer"].backward()
+    assert logits.grad is None and h.refine.offset.weight.grad is not None
+
+
 def test_overfit_voxels():
     torch.manual_seed(0)
     h = small_head()
