@@ -3,16 +3,15 @@
 Each lesson with a widget is opened in JupyterLab under headless Chromium from cleared
 outputs, Run All must finish without an error output, then the test uses the widget (moves a
 slider with the keyboard, steps the transposed convolution) and checks that the figure it
-draws changed. The student version of lesson 00 is solved by typing into its exercise cell;
-its check must print ✅. Screenshots go to $COURSEKIT_ARTIFACTS (default: a temporary folder).
-Lesson 10's click widget has its own test (test_sam_click.py).
+draws changed. Screenshots go to $COURSEKIT_ARTIFACTS (default: a temporary folder).
+Lesson 10's click widget has its own test (test_sam_click.py); a student solving lesson 03's
+exercises by typing, then graded, is test_new_user.py.
 """
 
 from __future__ import annotations
 
 import json
 
-import nbformat
 import pytest
 from browser_lab import (
     LESSONS,
@@ -28,8 +27,6 @@ from browser_lab import (
     wait_idle,
 )
 
-from coursekit.exercises.student import student_version
-
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
 # lesson -> the widget slider to move (its description label) and how many arrow presses
@@ -38,8 +35,6 @@ WIDGETS = {
     "02_upsampling.ipynb": ("step", 3),
     "07_pose.ipynb": ("dx (px)", 6),
 }
-STUDENT = "00_tour.ipynb"
-SOLUTION = 'return {"semantic", "instances", "boxes"}'
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +43,6 @@ def lab(tmp_path_factory):
     for name in WIDGETS:
         nb = json.loads((LESSONS / name).read_text(encoding="utf-8"))
         (work / name).write_text(json.dumps(cleared(nb)), encoding="utf-8")
-    student = work / "student"
-    student.mkdir()
-    nbformat.write(student_version(nbformat.read(LESSONS / STUDENT, as_version=4)),
-                   student / STUDENT)
     with jupyterlab(work, tmp_path_factory.mktemp("lab-settings")) as url:
         yield url
 
@@ -88,26 +79,3 @@ def test_widget_redraws_in_the_browser(lab, name, tmp_path):
         assert after and after != before, f"{name}: the figure did not change"
         no_errors(page)
     assert shut_down_kernels(lab) >= 1  # keeps the suite's memory to one lesson at a time
-
-
-def test_student_solves_an_exercise_by_typing(lab, tmp_path):
-    shots = artifacts_dir(tmp_path)
-    with chromium_page() as page:
-        open_notebook(page, lab, f"student/{STUDENT}")
-        run_all(page, 240, "lesson 00, student version", shots / "student-timeout.png")
-        cell = page.locator(".jp-CodeCell", has=page.locator(
-            ".jp-InputArea-editor:has-text('def my_derivable_from_panoptic')")).first
-        cell.scroll_into_view_if_needed()
-        assert "not implemented yet" in cell.locator(".jp-OutputArea").inner_text()
-        stub = cell.locator(".cm-line:has-text('raise NotImplementedError')").first
-        stub.click()
-        page.keyboard.press("End")
-        page.keyboard.press("Shift+Home")
-        page.keyboard.insert_text(SOLUTION)  # no key events: the editor does not re-indent
-        page.keyboard.press("Shift+Enter")
-        page.wait_for_timeout(1_000)
-        wait_idle(page, 60, "the exercise cell", shots / "student-cell-timeout.png")
-        page.screenshot(path=str(shots / "student-solved.png"))
-        output = cell.locator(".jp-OutputArea").inner_text()
-        assert "✅ correct" in output, output
-    shut_down_kernels(lab)

@@ -1,0 +1,92 @@
+"""Run a command and report the peak memory of its whole process tree.
+
+    .venv/bin/python scripts/peak_memory.py [--every 1.0] -- scripts/test
+
+Samples every ``--every`` seconds the command and all its descendants (pytest, its notebook
+kernels, JupyterLab, Chromium's processes) and prints, when the command ends:
+
+* peak PSS: the sum of each process's proportional set size, i.e. its private memory plus
+  its share of the pages it shares with the others. This is the tree's real footprint (what
+  it costs the machine), and the figure the README's memory budget is judged on;
+* peak RSS sum: the sum of resident set sizes. It counts every shared page (the torch
+  library in each kernel, Chromium's shared memory) once per process, so it overstates;
+* which processes made up the PSS peak.
+
+Exit status: the command's. Reading PSS needs /proc/PID/smaps_rollup (Linux); elsewhere the
+PSS columns show the RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+
+import psutil
+
+
+def _label(p: psutil.Process) -> str:
+    try:
+        cmd = p.cmdline()
+    except psutil.Error:
+        return "?"
+    text = " ".join(cmd)
+    for key, name in (("ipykernel", "kernel"), ("chromium", "chromium"),
+                      ("jupyter-lab", "jupyterlab"), ("jupyter lab", "jupyterlab"),
+                      ("pytest", "pytest"), ("torchrun", "torchrun")):
+        if key in text:
+            return name
+    return (cmd[0].rsplit("/", 1)[-1] if cmd else p.name())[:20]
+
+
+def sample(root: psutil.Process) -> tuple[int, int, dict[str, int]]:
+    """(PSS sum, RSS sum, PSS by kind of process) of ``root`` and its descendants, in bytes."""
+    try:
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0, 0, {}
+    pss = rss = 0
+    kinds: dict[str, int] = {}
+    for p in procs:
+        try:
+            info = p.memory_full_info()
+            p_pss = getattr(info, "pss", info.rss)
+            rss += info.rss
+        except psutil.Error:
+            continue
+        pss += p_pss
+        kind = _label(p)
+        kinds[kind] = kinds.get(kind, 0) + p_pss
+    return pss, rss, kinds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--every", type=float, default=1.0, help="seconds between samples")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("give the command to run after --")
+    start = time.time()
+    proc = subprocess.Popen(command)
+    root = psutil.Process(proc.pid)
+    peak_pss = peak_rss = 0
+    at_peak: dict[str, int] = {}
+    when = 0.0
+    while proc.poll() is None:
+        pss, rss, kinds = sample(root)
+        if pss > peak_pss:
+            peak_pss, at_peak, when = pss, kinds, time.time() - start
+        peak_rss = max(peak_rss, rss)
+        time.sleep(args.every)
+    mb = 2**20
+    parts = ", ".join(f"{k} {v / mb:.0f}" for k, v in sorted(at_peak.items(), key=lambda kv: -kv[1]))
+    print(f"==> {time.time() - start:.0f} s; peak PSS {peak_pss / mb:.0f} MB at {when:.0f} s "
+          f"({parts}); peak RSS sum {peak_rss / mb:.0f} MB", file=sys.stderr)
+    return proc.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
