@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         peak_rss = max(peak_rss, rss)
         time.sleep(args.every)
     mb = 2**20
-    parts = ", ".join(f"{k} {v / mb:.0f}" for k, v in sorted(at_peak.items(), key=lambda kv: -kv[1]))
+    biggest = sorted(at_peak.items(), key=lambda kv: -kv[1])
+    parts = ", ".join(f"{k} {v / mb:.0f}" for k, v in biggest)
     print(f"==> {time.time() - start:.0f} s; peak PSS {peak_pss / mb:.0f} MB at {when:.0f} s "
           f"({parts}); peak RSS sum {peak_rss / mb:.0f} MB", file=sys.stderr)
     return proc.returncode

@@ -30,8 +30,8 @@ def test_shipped_captioner_beats_the_majority_caption(trunk):
     seeds = range(HELD_OUT_START + 500, HELD_OUT_START + 530)  # not the recorded eval set
     m = evaluate_captioner(trunk, head, seeds, head.baseline)
     assert m["n"] >= 60
-    assert m["word_acc"] >= 0.78 > m["baseline_word_acc"] + 0.2  # measured 0.87 vs 0.53
-    assert m["exact_acc"] >= 0.3 > m["baseline_exact_acc"]  # measured 0.45 vs 0.00
+    assert m["word_acc"] >= 0.8 > m["baseline_word_acc"] + 0.2  # measured 0.90 vs 0.51
+    assert m["exact_acc"] >= 0.4 > m["baseline_exact_acc"]  # measured 0.52 vs 0.00
 
 
 def test_shipped_mesh_head_voxels_and_refinement(trunk):
@@ -40,10 +40,10 @@ def test_shipped_mesh_head_voxels_and_refinement(trunk):
                         600)
     assert len(data["boxes"]) >= 8
     m = evaluate_meshrcnn(head, data)
-    assert m["voxel_iou"] >= 0.8  # measured 0.91 on 324 held-out shapes
-    # the shipped refinement stage barely moves the meshes (0.0189 vs 0.0192 on 324 shapes):
-    # it must at least not make them worse
-    assert m["chamfer_refined"] <= 1.03 * m["chamfer_cubified"]
+    assert m["voxel_iou"] >= 0.85  # measured 0.93 here and on 324 held-out shapes
+    # the refinement brings the cubified predictions closer to the truth: measured 0.01675 vs
+    # 0.01740 here (3.7 %), 0.0171 vs 0.0177 on 324 held-out shapes
+    assert m["chamfer_refined"] < 0.99 * m["chamfer_cubified"]
 
 
 def test_checkpoint_round_trip_keeps_only_the_head(trunk, tmp_path):
