@@ -1,8 +1,12 @@
 """Test-wide settings: seeded, single-threaded, float64 references."""
 
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# reference helpers shared by tests in several folders (pytest runs with --import-mode=importlib)
+sys.path.insert(0, str(Path(__file__).parent / "references"))
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

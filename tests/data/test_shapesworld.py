@@ -157,9 +157,11 @@ def test_no_import_cycle():
 # ---------------------------------------------------------------- the contract
 
 
+@pytest.mark.parametrize("difficulty", ["easy", "hard"])
 @pytest.mark.parametrize("size", [32, 64, 96])
-def test_contract_shapes_and_dtypes(size):
-    s = render_scene(3, size, p_person=1.0, p_crowd=1.0)
+def test_contract_shapes_and_dtypes(size, difficulty):
+    """The same fields, shapes and dtypes for easy and hard scenes."""
+    s = render_scene(3, size, p_person=1.0, p_crowd=1.0, difficulty=difficulty)
     H = W = size
     N, P = len(s.labels), len(s.person_index)
     expected = {
@@ -175,7 +177,11 @@ def test_contract_shapes_and_dtypes(size):
     for name, (shape, dtype) in expected.items():
         t = getattr(s, name)
         assert tuple(t.shape) == shape and t.dtype == dtype, (name, t.shape, t.dtype)
+    assert [f.name for f in dataclasses.fields(Scene)] == DENSE[:3] + LISTS[:4] + [
+        "keypoints", "person_index", "parts", "uv", "depth", "next_image", "flow",
+        "flow_valid", "seed", "size"]
     assert P >= 1 and s.seed == 3 and s.size == size
+    assert N >= (6 if difficulty == "hard" else 1)
     assert 0 <= s.image.min() and s.image.max() <= 1
     assert 0 <= s.next_image.min() and s.next_image.max() <= 1
     # never 255 in a rendered scene

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from coursekit.data import Scene, category_id, render_batch, render_scene
+from coursekit.data import category_id, render_batch, render_scene
 from coursekit.data import layout as lay
 from coursekit.data.draw import paint_things
 
@@ -41,33 +41,9 @@ def _warp_error(batch):
     return (warped - batch.image).abs()
 
 
-# ---------------------------------------------------------------- contract and determinism
-
-
-@pytest.mark.parametrize("size", [32, 64, 96])
-def test_contract_shapes_and_dtypes(size):
-    s = render_scene(3, size, p_person=1.0, p_crowd=1.0, difficulty="hard")
-    H = W = size
-    N, P = len(s.labels), len(s.person_index)
-    expected = {
-        "image": ((3, H, W), torch.float32), "semantic": ((H, W), torch.int64),
-        "instance_ids": ((H, W), torch.int64), "boxes": ((N, 4), torch.float32),
-        "labels": ((N,), torch.int64), "masks": ((N, H, W), torch.bool),
-        "iscrowd": ((N,), torch.bool), "keypoints": ((P, 17, 3), torch.float32),
-        "person_index": ((P,), torch.int64), "parts": ((H, W), torch.int64),
-        "uv": ((2, H, W), torch.float32), "depth": ((H, W), torch.float32),
-        "next_image": ((3, H, W), torch.float32), "flow": ((2, H, W), torch.float32),
-        "flow_valid": ((H, W), torch.bool),
-    }
-    assert [f.name for f in dataclasses.fields(Scene)] == DENSE[:3] + LISTS[:4] + [
-        "keypoints", "person_index", "parts", "uv", "depth", "next_image", "flow",
-        "flow_valid", "seed", "size"]  # the same fields as the easy scenes
-    for name, (shape, dtype) in expected.items():
-        t = getattr(s, name)
-        assert tuple(t.shape) == shape and t.dtype == dtype, (name, t.shape, t.dtype)
-    assert N >= 6 and P >= 1
-    for img in (s.image, s.next_image):
-        assert 0 <= img.min() and img.max() <= 1
+# ---------------------------------------------------------------- determinism
+# (the contract, shapes and dtypes of every field, is tests/data/test_shapesworld.py's, run on
+# hard scenes too)
 
 
 def test_determinism_and_batch_independence():

@@ -11,11 +11,11 @@ has part IoU 1 and UV error 0). Checked on every device this machine has; seeded
 
 import math
 
-import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from props import F64, PROPS, floats, gen, on_devices, seeds
 from torch.testing import assert_close
 
 from coursekit.densepose import (
@@ -29,18 +29,6 @@ from coursekit.densepose import (
     sample_at_points,
     uv_error,
 )
-
-PROPS = settings.get_profile("coursekit-properties")  # tests/properties/conftest.py
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-on_devices = pytest.mark.parametrize("device", DEVICES)
-
-F64 = torch.float64
-seeds = st.integers(0, 2**31 - 1)
-floats = st.sampled_from([torch.float32, F64])
-
-
-def gen(seed):
-    return torch.Generator().manual_seed(seed)
 
 
 # ---------------------------------------------------------------------------------- CSE loss

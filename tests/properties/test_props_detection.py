@@ -13,8 +13,9 @@ import math
 import pytest
 import torch
 import torchvision.ops as tv
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from props import F64, PROPS, on_devices, seeds
 from torch.testing import assert_close
 from torchvision.models.detection._utils import BoxCoder
 from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -38,13 +39,7 @@ from coursekit.detection import (
     roi_pool,
 )
 
-PROPS = settings.get_profile("coursekit-properties")  # tests/properties/conftest.py
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-on_devices = pytest.mark.parametrize("device", DEVICES)
-
-F64 = torch.float64
 REDUCED = [torch.float16, torch.bfloat16]
-seeds = st.integers(0, 2**31 - 1)
 counts = st.integers(0, 12)  # 0: the empty case
 thresholds = st.sampled_from([0.0, 0.3, 0.5, 0.7, 1.0])
 

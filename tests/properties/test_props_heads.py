@@ -14,11 +14,11 @@ enclosed volume, with trimesh's as well where trimesh is importable), the litera
 import itertools
 from collections import Counter
 
-import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from props import F64, PROPS, floats, gen, on_devices, seeds
 from torch.testing import assert_close
 
 from coursekit.heads import (
@@ -40,18 +40,6 @@ try:
     import trimesh
 except ImportError:  # the volume is still checked by our own formula
     trimesh = None
-
-PROPS = settings.get_profile("coursekit-properties")  # tests/properties/conftest.py
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-on_devices = pytest.mark.parametrize("device", DEVICES)
-
-F64 = torch.float64
-seeds = st.integers(0, 2**31 - 1)
-floats = st.sampled_from([torch.float32, F64])
-
-
-def gen(seed):
-    return torch.Generator().manual_seed(seed)
 
 
 # ------------------------------------------------------------------------------------ cubify

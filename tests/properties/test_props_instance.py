@@ -7,11 +7,11 @@ aligned=True)`` (``aligned=True``), and the literal ``_loop`` twin. Checked on e
 this machine has; seeded (``derandomize=True``).
 """
 
-import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from props import F64, PROPS, on_devices, seeds
 from torch.testing import assert_close
 from torchvision.models.detection import roi_heads as tv
 from torchvision.ops import roi_align as tv_roi_align
@@ -23,13 +23,7 @@ from coursekit.instance import (
     project_masks_on_boxes,
 )
 
-PROPS = settings.get_profile("coursekit-properties")  # tests/properties/conftest.py
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-on_devices = pytest.mark.parametrize("device", DEVICES)
-
-F64 = torch.float64
 REDUCED = [torch.float16, torch.bfloat16]
-seeds = st.integers(0, 2**31 - 1)
 image_sizes = st.tuples(st.integers(1, 20), st.integers(1, 20))
 
 

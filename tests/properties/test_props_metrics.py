@@ -14,8 +14,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from props import PROPS, on_devices, seeds
 from torch.testing import assert_close
 
 from coursekit.panoptic import panoptic_quality, panoptic_quality_loop
@@ -28,11 +29,6 @@ from coursekit.segmentation import (
     pixel_accuracy,
 )
 
-PROPS = settings.get_profile("coursekit-properties")  # tests/properties/conftest.py
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-on_devices = pytest.mark.parametrize("device", DEVICES)
-
-seeds = st.integers(0, 2**31 - 1)
 shapes = st.one_of(st.tuples(st.integers(0, 12)),
                    st.tuples(st.integers(0, 2), st.integers(0, 6), st.integers(0, 6)))
 id_dtypes = st.sampled_from([torch.int64, torch.int32, torch.int16, torch.uint8])

@@ -8,24 +8,15 @@ pose against itself has OKS 1, a decoded one-hot heatmap lands in its cell). Che
 device this machine has; seeded (``derandomize=True``).
 """
 
-import numpy as np
-import pytest
 import torch
-from hypothesis import given, settings
+from coco_reference import coco_oks
+from hypothesis import given
 from hypothesis import strategies as st
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
+from props import F64, PROPS, on_devices, seeds
 from torch.testing import assert_close
 from torchvision.models.detection import roi_heads as tv
 
 from coursekit.pose import heatmaps_to_keypoints, keypoints_to_heatmap, oks
-
-PROPS = settings.get_profile("coursekit-properties")  # tests/properties/conftest.py
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-on_devices = pytest.mark.parametrize("device", DEVICES)
-
-F64 = torch.float64
-seeds = st.integers(0, 2**31 - 1)
 
 
 def random_rois(seed, n, device, dtype=F64, min_size=0.3, max_size=40.0):
@@ -122,28 +113,6 @@ def test_one_hot_heatmap_decodes_into_its_cell(seed, n, size):
 
 
 # -------------------------------------------------------------------------------- OKS
-def coco_oks(gt_kps, dt_kps, area, boxes):
-    """pycocotools' computeOks for one image, as Tensor[G, D]."""
-    G, D = gt_kps.shape[0], dt_kps.shape[0]
-    anns = []
-    for g in range(G):
-        x1, y1, x2, y2 = boxes[g].tolist()
-        anns.append({"id": g + 1, "image_id": 1, "category_id": 1, "iscrowd": 0,
-                     "area": float(area[g]), "bbox": [x1, y1, x2 - x1, y2 - y1],
-                     "keypoints": gt_kps[g].reshape(-1).tolist(),
-                     "num_keypoints": int((gt_kps[g, :, 2] > 0).sum())})
-    gt = COCO()
-    gt.dataset = {"images": [{"id": 1, "width": 640, "height": 480}], "annotations": anns,
-                  "categories": [{"id": 1, "name": "person"}]}
-    gt.createIndex()
-    dets = [{"image_id": 1, "category_id": 1, "keypoints": dt_kps[d].reshape(-1).tolist(),
-             "score": 1.0 - d / 100} for d in range(D)]  # descending: the order is kept
-    E = COCOeval(gt, gt.loadRes(dets), iouType="keypoints")
-    E.params.imgIds = [1]
-    E._prepare()
-    return torch.as_tensor(np.asarray(E.computeOks(1, 1)), dtype=F64).T  # (G, D)
-
-
 def random_people(seed, G, D, K=17):
     g = torch.Generator().manual_seed(seed)
     centre = torch.rand(G, 1, 2, generator=g, dtype=F64) * 300 + 50

@@ -16,8 +16,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
+from props import F64, PROPS, floats, gen, on_devices, seeds
 from torch.testing import assert_close
 from torchvision.ops import sigmoid_focal_loss as tv_focal
 
@@ -42,18 +43,7 @@ from segment_anything.modeling.prompt_encoder import (  # noqa: E402
 )
 from segment_anything.utils.transforms import ResizeLongestSide  # noqa: E402
 
-PROPS = settings.get_profile("coursekit-properties")  # tests/properties/conftest.py
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-on_devices = pytest.mark.parametrize("device", DEVICES)
-
-F64 = torch.float64
-seeds = st.integers(0, 2**31 - 1)
-floats = st.sampled_from([torch.float32, F64])
 batches = st.lists(st.integers(0, 3), max_size=2)  # leading dims, 0 (empty) included
-
-
-def gen(seed):
-    return torch.Generator().manual_seed(seed)
 
 
 # ------------------------------------------------------------------------------ point grid

@@ -14,8 +14,9 @@ torch-in-that-dtype as torch's own float32 result is, plus one ulp at the larges
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
+from props import F64, PROPS, on_devices, seeds
 from torch.testing import assert_close
 
 from coursekit.upsampling import (
@@ -32,14 +33,8 @@ from coursekit.upsampling import (
 )
 from coursekit.upsampling.bicubic import bicubic_upsample
 
-PROPS = settings.get_profile("coursekit-properties")  # tests/properties/conftest.py
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-on_devices = pytest.mark.parametrize("device", DEVICES)
-
-F64 = torch.float64
 REDUCED = [torch.float16, torch.bfloat16]
 FLOATS = st.sampled_from([torch.float32, F64, *REDUCED])
-seeds = st.integers(0, 2**31 - 1)
 small = st.integers(1, 6)  # a spatial size: 1 (the edge case) to 6
 factors = st.one_of(st.integers(1, 4), st.tuples(st.integers(1, 4), st.integers(1, 4)))
 

@@ -19,8 +19,9 @@ import re
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from props import F64, PROPS, floats, gen, on_devices, seeds
 from torch import nn
 from torch.testing import assert_close
 
@@ -46,18 +47,7 @@ from coursekit.video import (
 )
 
 mm = pytest.importorskip("motmetrics")
-
-PROPS = settings.get_profile("coursekit-properties")  # tests/properties/conftest.py
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-on_devices = pytest.mark.parametrize("device", DEVICES)
-
-F64 = torch.float64
-seeds = st.integers(0, 2**31 - 1)
-floats = st.sampled_from([torch.float32, F64])
-
-
-def gen(seed):
-    return torch.Generator().manual_seed(seed)
+from mot_reference import NAMES, motmetrics_reference  # noqa: E402
 
 
 # ============================================================================== video
@@ -431,38 +421,6 @@ def test_tracker_keeps_ids_of_separated_objects(seed, n, T, speed):
 
 
 # ------------------------------------------------------------------------------ metrics
-NAMES = {
-    "mota": "mota", "motp": "motp", "idf1": "idf1", "idp": "idp", "idr": "idr",
-    "precision": "precision", "recall": "recall", "id_switches": "num_switches",
-    "fp": "num_false_positives", "fn": "num_misses", "tp": "num_detections",
-    "num_objects": "num_objects", "num_predictions": "num_predictions", "idtp": "idtp",
-    "idfp": "idfp", "idfn": "idfn", "fragmentations": "num_fragmentations",
-    "mostly_tracked": "mostly_tracked", "partially_tracked": "partially_tracked",
-    "mostly_lost": "mostly_lost", "num_frames": "num_frames",
-    "num_unique_objects": "num_unique_objects",
-}
-
-
-def numpy_iou(a, b):
-    a, b = a.double().cpu().numpy()[:, None], b.double().cpu().numpy()[None]
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    return inter / (area_a + area_b - inter)
-
-
-def motmetrics_reference(gt, pred, threshold):
-    """py-motmetrics fed ``1 - IoU`` with NaN where ``IoU < threshold`` (tests/tracking)."""
-    acc = mm.MOTAccumulator(auto_id=True)
-    for (g_ids, g_boxes), (p_ids, p_boxes) in zip(gt, pred, strict=True):
-        iou = numpy_iou(g_boxes, p_boxes).reshape(len(g_ids), len(p_ids))
-        acc.update(g_ids.tolist(), p_ids.tolist(), np.where(iou >= threshold, 1.0 - iou, np.nan))
-    summary = mm.metrics.create().compute(acc, metrics=list(NAMES.values()), name="seq")
-    return {ours: float(summary[theirs].iloc[0]) for ours, theirs in NAMES.items()}
-
-
 def random_sequence(seed, n, T, seen, dtype):
     """Objects moving in lines, each frame seen with probability ``seen`` (0: empty frames);
     predictions: noisy copies, sometimes lost, sometimes with a new id, plus false positives."""

@@ -1,53 +1,17 @@
-"""mot_metrics: hand-worked sequences and random ones against py-motmetrics 1.4.0.
-
-py-motmetrics is fed distances ``1 - IoU`` with NaN where ``IoU < iou_threshold`` (its own
-``distances.iou_matrix`` uses ``np.asfarray``, gone in numpy 2), IoU computed here in numpy.
-"""
+"""mot_metrics: hand-worked sequences and random ones against py-motmetrics 1.4.0 (fed as in
+tests/references/mot_reference.py)."""
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
 from coursekit.tracking import mot_metrics
 
 mm = pytest.importorskip("motmetrics")
+from mot_reference import NAMES, motmetrics_reference  # noqa: E402
 
 F64 = torch.float64
-
-# our key -> py-motmetrics' metric name
-NAMES = {
-    "mota": "mota", "motp": "motp", "idf1": "idf1", "idp": "idp", "idr": "idr",
-    "precision": "precision", "recall": "recall", "id_switches": "num_switches",
-    "fp": "num_false_positives", "fn": "num_misses", "tp": "num_detections",
-    "num_objects": "num_objects", "num_predictions": "num_predictions", "idtp": "idtp",
-    "idfp": "idfp", "idfn": "idfn", "fragmentations": "num_fragmentations",
-    "mostly_tracked": "mostly_tracked", "partially_tracked": "partially_tracked",
-    "mostly_lost": "mostly_lost", "num_frames": "num_frames",
-    "num_unique_objects": "num_unique_objects",
-}
-
-
-def numpy_iou(a, b):
-    a, b = a.double().cpu().numpy()[:, None], b.double().cpu().numpy()[None]
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    return inter / (area_a + area_b - inter)
-
-
-def reference(gt, pred, iou_threshold=0.5):
-    acc = mm.MOTAccumulator(auto_id=True)
-    for (g_ids, g_boxes), (p_ids, p_boxes) in zip(gt, pred, strict=True):
-        iou = numpy_iou(g_boxes, p_boxes)
-        dist = np.where(iou >= iou_threshold, 1.0 - iou, np.nan)
-        acc.update(g_ids.tolist(), p_ids.tolist(), dist)
-    summary = mm.metrics.create().compute(acc, metrics=list(NAMES.values()), name="seq")
-    return {ours: float(summary[theirs].iloc[0]) for ours, theirs in NAMES.items()}
-
 
 def assert_same(ours, ref):
     for key in NAMES:
@@ -74,7 +38,7 @@ def test_perfect_tracking():
     m = mot_metrics(gt, pred)
     assert (m["mota"], m["motp"], m["idf1"]) == (1.0, 0.0, 1.0)
     assert (m["id_switches"], m["fp"], m["fn"], m["tp"]) == (0, 0, 0, 6)
-    assert_same(m, reference(gt, pred))
+    assert_same(m, motmetrics_reference(gt, pred))
 
 
 def test_a_miss_fragments_the_track():
@@ -85,7 +49,7 @@ def test_a_miss_fragments_the_track():
     assert m["mota"] == 1 - 1 / 4
     assert m["idtp"] == 3 and m["idf1"] == pytest.approx(2 * 3 / (4 + 3))
     assert m["fragmentations"] == 1  # tracked, lost, tracked again
-    assert_same(m, reference(gt, pred))
+    assert_same(m, motmetrics_reference(gt, pred))
 
 
 def test_a_false_positive():
@@ -96,7 +60,7 @@ def test_a_false_positive():
     assert m["mota"] == 0.5  # 1 - 1 / 2
     assert m["idf1"] == pytest.approx(2 * 2 / (2 + 3))
     assert m["precision"] == pytest.approx(2 / 3)
-    assert_same(m, reference(gt, pred))
+    assert_same(m, motmetrics_reference(gt, pred))
 
 
 def test_an_identity_switch():
@@ -108,7 +72,7 @@ def test_an_identity_switch():
     # IDF1: object 1 pairs with one id only, 10 or 11: 2 of its 4 frames are right
     assert (m["idtp"], m["idfn"], m["idfp"]) == (2, 2, 2)
     assert m["idf1"] == 0.5
-    assert_same(m, reference(gt, pred))
+    assert_same(m, motmetrics_reference(gt, pred))
 
 
 def test_motp_is_the_mean_distance():
@@ -119,7 +83,7 @@ def test_motp_is_the_mean_distance():
     strict = mot_metrics(gt, pred, iou_threshold=0.7)  # the second pair no longer matches
     assert (strict["fn"], strict["fp"]) == (1, 1)
     assert strict["motp"] == pytest.approx(0.2, abs=1e-15)
-    assert_same(strict, reference(gt, pred, 0.7))
+    assert_same(strict, motmetrics_reference(gt, pred, 0.7))
 
 
 def test_iou_equal_to_the_threshold_matches():
@@ -139,7 +103,7 @@ def test_previous_correspondences_are_kept():
     assert m["id_switches"] == 0
     assert m["motp"] == pytest.approx((0 + 1 / 3 + 1 / 3) / 3)
     assert m["idf1"] == 1.0  # 1 <-> 10 in 2 frames, 2 <-> 20 in 1 frame
-    assert_same(m, reference(gt, pred))
+    assert_same(m, motmetrics_reference(gt, pred))
 
 
 def test_a_returning_object_matched_to_a_new_id_is_a_switch():
@@ -147,7 +111,7 @@ def test_a_returning_object_matched_to_a_new_id_is_a_switch():
     pred = [frame([10], [A]), frame([], []), frame([11], [A])]
     m = mot_metrics(gt, pred)
     assert m["id_switches"] == 1
-    assert_same(m, reference(gt, pred))
+    assert_same(m, motmetrics_reference(gt, pred))
 
 
 def test_empty_sequences():
@@ -157,10 +121,10 @@ def test_empty_sequences():
     assert m["num_frames"] == 3
     only_fp = mot_metrics(empty, [frame([5], [A])] * 3)
     assert only_fp["fp"] == 3 and only_fp["mota"] == -math.inf
-    assert_same(only_fp, reference(empty, [frame([5], [A])] * 3))
+    assert_same(only_fp, motmetrics_reference(empty, [frame([5], [A])] * 3))
     only_fn = mot_metrics([frame([5], [A])] * 3, empty)
     assert only_fn["mota"] == 0.0 and only_fn["idf1"] == 0.0
-    assert_same(only_fn, reference([frame([5], [A])] * 3, empty))
+    assert_same(only_fn, motmetrics_reference([frame([5], [A])] * 3, empty))
 
 
 # ---- random sequences -------------------------------------------------------------------
@@ -201,7 +165,7 @@ def test_random_sequences_vs_motmetrics():
         gt, pred = random_sequence(seed)
         for threshold in (0.3, 0.5, 0.7):
             ours = mot_metrics(gt, pred, iou_threshold=threshold)
-            assert_same(ours, reference(gt, pred, threshold))
+            assert_same(ours, motmetrics_reference(gt, pred, threshold))
             for key in totals:
                 totals[key] += ours[key]
     assert all(v > 5 for v in totals.values()), totals  # every event type was exercised
@@ -212,7 +176,7 @@ def test_devices_and_dtypes_vs_motmetrics(device, dtype):
     gt, pred = random_sequence(100)
     gt_d = [(i.to(device), b.to(device=device, dtype=dtype)) for i, b in gt]
     pred_d = [(i.to(device), b.to(device=device, dtype=dtype)) for i, b in pred]
-    assert_same(mot_metrics(gt_d, pred_d), reference(gt_d, pred_d))
+    assert_same(mot_metrics(gt_d, pred_d), motmetrics_reference(gt_d, pred_d))
 
 
 # ---- bad input --------------------------------------------------------------------------
@@ -255,7 +219,7 @@ def test_combine_metrics_is_the_sequences_end_to_end():
     whole = mot_metrics(joined_gt, joined_pred)
     for key, value in whole.items():
         assert combined[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
-    assert_same(combined, reference(joined_gt, joined_pred))
+    assert_same(combined, motmetrics_reference(joined_gt, joined_pred))
     with pytest.raises(TypeError, match="results must be a non-empty list"):
         combine_metrics([])
     with pytest.raises(TypeError, match=r"results\[0\] must be a dict returned by mot_metrics"):
