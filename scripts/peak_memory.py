@@ -64,6 +64,8 @@ def sample(root: psutil.Process) -> tuple[int, int, dict[str, int]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--every", type=float, default=1.0, help="seconds between samples")
+    parser.add_argument("--log", help="also write one line per sample to this file: seconds, "
+                        "PSS MB in all, then MB by kind of process")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -75,12 +77,19 @@ def main(argv: list[str] | None = None) -> int:
     peak_pss = peak_rss = 0
     at_peak: dict[str, int] = {}
     when = 0.0
+    log = open(args.log, "w") if args.log else None  # noqa: SIM115 (closed below)
     while proc.poll() is None:
         pss, rss, kinds = sample(root)
+        if log:
+            parts = " ".join(f"{k}={v / 2**20:.0f}" for k, v in sorted(kinds.items()))
+            log.write(f"{time.time() - start:.0f} {pss / 2**20:.0f} {parts}\n")
+            log.flush()
         if pss > peak_pss:
             peak_pss, at_peak, when = pss, kinds, time.time() - start
         peak_rss = max(peak_rss, rss)
         time.sleep(args.every)
+    if log:
+        log.close()
     mb = 2**20
     biggest = sorted(at_peak.items(), key=lambda kv: -kv[1])
     parts = ", ".join(f"{k} {v / mb:.0f}" for k, v in biggest)

@@ -1,40 +1,48 @@
-"""Test-wide settings: seeded, single-threaded, float64 references."""
+"""Test-wide settings: seeded, single-threaded, float64 references.
+
+torch is imported by the fixtures, not here: under xdist the controller process loads this
+file too, only to schedule, and need not hold torch's ~0.3 GB."""
 
 import os
 import sys
 from pathlib import Path
 
+import pytest
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # reference helpers shared by tests in several folders (pytest runs with --import-mode=importlib)
 sys.path.insert(0, str(Path(__file__).parent / "references"))
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-torch.set_num_threads(1)
-
 
 @pytest.fixture(autouse=True)
 def _seed():
+    import torch
+
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     yield
 
 
-def _devices():
-    devices = ["cpu"]
-    if torch.cuda.is_available():
-        devices.append("cuda")
-    return devices
+def _devices() -> list[str]:
+    import torch
+
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-DEVICES = _devices()
+def pytest_generate_tests(metafunc):
+    """``device``: every device this machine has, cpu always, cuda when present."""
+    own = any(m.args and "device" in m.args[0]  # the test parametrises device itself
+              for m in metafunc.definition.iter_markers("parametrize"))
+    if "device" in metafunc.fixturenames and not own:
+        metafunc.parametrize("device", _devices(), indirect=True)
 
 
-@pytest.fixture(params=DEVICES)
+@pytest.fixture
 def device(request):
-    """Every device this machine has: cpu always, cuda when present."""
-    return torch.device(request.param)
+    """A ``torch.device`` (parametrised by ``pytest_generate_tests``)."""
+    import torch
 
+    return torch.device(request.param)
 
 
 # tests that start JupyterLab (and most of them Chromium): one worker runs them all, in turn
@@ -52,6 +60,10 @@ def pytest_xdist_make_scheduler(config, log):
     """
     if config.getvalue("dist") != "loadscope":
         return None
+    # xdist would start the files with the most tests first, leaving the browser group (few
+    # tests, minutes each) for last, on one worker, while the other idles: keep the collection
+    # order instead, which starts with tests/browser
+    config.option.loadscopereorder = False
     from xdist.scheduler import LoadScopeScheduling
 
     class FileScheduling(LoadScopeScheduling):

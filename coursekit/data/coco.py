@@ -56,7 +56,7 @@ def encode_rle(mask: Tensor, compressed: bool = False) -> dict:
     flat = mask.detach().bool().t().reshape(-1).cpu()  # column-major
     starts = torch.nonzero(flat[1:] != flat[:-1]).squeeze(1) + 1  # where a new run starts
     bounds = torch.cat([torch.tensor([0]), starts, torch.tensor([flat.numel()])])
-    counts = (bounds[1:] - bounds[:-1]).tolist() if flat.numel() else []
+    counts = (bounds[1:] - bounds[:-1]).tolist() if flat.numel() else [0]  # pycocotools: [0]
     if flat.numel() and bool(flat[0]):
         counts = [0] + counts
     return {"counts": rle_to_string(counts) if compressed else counts, "size": [int(H), int(W)]}

@@ -54,6 +54,8 @@ def warp(image: Tensor, flow: Tensor) -> Tensor:
         if isinstance(flow, Tensor) and flow.dim() == 3:
             flow = flow[None]
     n, _, h, w = image.shape
+    if h == 0 or w == 0:
+        raise ValueError(f"image must have H, W >= 1 (a pixel to warp), got {shape_str(image)}")
     expected = f"Tensor[{n}, 2, {h}, {w}] to match image {shape_str(image)}"
     require_floating(flow, "flow", f"a floating-point {expected}")
     if flow.shape != (n, 2, h, w):

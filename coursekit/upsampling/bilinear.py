@@ -94,6 +94,8 @@ def bilinear_sample(input: Tensor, y: Tensor, x: Tensor,
     # index_select on (N·H·W, C) is much faster (forward and backward) than 4-D fancy indexing.
     # The copy is in acc, so the backward's scatter-add into it also sums in float32.
     C = input.shape[1]
+    if C == 0:  # no channel to read (and reshape(-1, 0) below would be ambiguous)
+        return input.new_zeros((*y.shape, 0))
     flat = input.permute(0, 2, 3, 1).reshape(-1, C).to(acc)  # (N*H*W, C)
     row0, row1 = (b * H + y0) * W, (b * H + y1) * W  # (*S,) offsets of rows y0, y1
 
