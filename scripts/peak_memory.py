@@ -29,7 +29,8 @@ import psutil
 def _label(p: psutil.Process) -> str:
     try:
         cmd = p.cmdline()
-    except psutil.Error:
+        name = p.name()
+    except psutil.Error:  # it ended between two reads
         return "?"
     text = " ".join(cmd)
     for key, name in (("ipykernel", "kernel"), ("chromium", "chromium"),
@@ -37,7 +38,7 @@ def _label(p: psutil.Process) -> str:
                       ("pytest", "pytest"), ("torchrun", "torchrun")):
         if key in text:
             return name
-    return (cmd[0].rsplit("/", 1)[-1] if cmd else p.name())[:20]
+    return (cmd[0].rsplit("/", 1)[-1] if cmd else name)[:20]
 
 
 def sample(root: psutil.Process) -> tuple[int, int, dict[str, int]]:
