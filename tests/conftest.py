@@ -45,8 +45,9 @@ def device(request):
     return torch.device(request.param)
 
 
-# tests that start JupyterLab (and most of them Chromium): one worker runs them all, in turn
-BROWSER_GROUP = ("tests/browser/", "tests/core/test_lab_script.py")
+# tests that start JupyterLab (and most of them Chromium), and the two-rank DDP run (two more
+# torch processes): one worker runs them all, in turn, so that no two of them overlap
+BROWSER_GROUP = ("tests/browser/", "tests/core/test_lab_script.py", "tests/core/test_ddp.py")
 
 
 def pytest_xdist_make_scheduler(config, log):
@@ -54,8 +55,9 @@ def pytest_xdist_make_scheduler(config, log):
 
     Each file is one unit of work: a lesson's cells share one kernel under nbval, and a
     module's fixtures are built once. Every test that opens JupyterLab goes to the same
-    worker, so at most one browser is open at a time (the suite's memory budget: a browser
-    with its server and kernel is about 1.3 GB). (xdist's own ``--dist loadgroup`` would say
+    worker, with the DDP test, so at most one of them runs at a time (the suite's memory
+    budget: a browser with its server and kernel is about 1.3 GB PSS, the two DDP ranks
+    1.4 GB; they overlapped in a measured run). (xdist's own ``--dist loadgroup`` would say
     this with markers, but xdist 3.8 under this pytest does not keep a group together.)
     """
     if config.getvalue("dist") != "loadscope":

@@ -21,8 +21,9 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from props import F64, PROPS, assert_pq_equal, gen, on_devices, seeds
 from torch.testing import assert_close
 
 from coursekit.data import (
@@ -58,22 +59,12 @@ try:
 except ImportError:  # the round trips are still checked
     coco_mask = None
 
-PROPS = settings.get_profile("coursekit-properties")  # tests/properties/conftest.py
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-on_devices = pytest.mark.parametrize("device", DEVICES)
-
-F64 = torch.float64
-seeds = st.integers(0, 2**31 - 1)
 scene_seeds = st.integers(0, 2**40)
 scene_sizes = st.one_of(st.sampled_from([32, 64]), st.integers(32, 64))
 difficulties = st.sampled_from(["easy", "easy", "hard"])
 num_things = st.one_of(st.integers(0, 4), st.tuples(st.integers(0, 2), st.integers(2, 4)))
 probabilities = st.sampled_from([0.0, 0.35, 1.0])
 PERSON = category_id("person")
-
-
-def gen(seed):
-    return torch.Generator().manual_seed(seed)
 
 
 # ------------------------------------------------------------------------------- ShapesWorld
@@ -449,17 +440,6 @@ def assert_stats_equal(a, b):
         assert entry["iou"] == pytest.approx(other["iou"], abs=1e-12)
 
 
-def assert_summary_equal(ours, ref, atol=1e-12):
-    for name in ("All", "Things", "Stuff"):
-        assert ours[name]["n"] == ref[name]["n"], name
-        for key in ("pq", "sq", "rq"):
-            assert ours[name][key] == pytest.approx(ref[name][key], abs=atol), (name, key)
-    assert ours["per_class"].keys() == ref["per_class"].keys()
-    for cid, values in ref["per_class"].items():
-        for key in ("pq", "sq", "rq"):
-            assert ours["per_class"][cid][key] == pytest.approx(values[key], abs=atol)
-
-
 @on_devices
 @PROPS
 @given(seed=seeds, scene_seeds_=st.lists(scene_seeds, min_size=1, max_size=3),
@@ -487,9 +467,9 @@ def test_pq_stat_accumulates_images(device, seed, scene_seeds_, stuff_area):
         assert 0.5 * entry["tp"] <= entry["iou"] <= entry["tp"] + 1e-12
     summary = as_batch.summary(cats)
     batched = [list(x) for x in zip(*images, strict=True)]
-    assert_summary_equal(summary, panoptic_quality(*batched, cats))
+    assert_pq_equal(summary, panoptic_quality(*batched, cats))
     cpu = [[t.cpu() if isinstance(t, torch.Tensor) else t for t in x] for x in batched]
-    assert_summary_equal(summary, panoptic_quality_loop(*cpu, cats))
+    assert_pq_equal(summary, panoptic_quality_loop(*cpu, cats))
 
 
 @PROPS

@@ -16,7 +16,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from props import PROPS, on_devices, seeds
+from props import PROPS, assert_pq_equal, on_devices, seeds
 from torch.testing import assert_close
 
 from coursekit.panoptic import panoptic_quality, panoptic_quality_loop
@@ -192,17 +192,6 @@ def random_panoptic(seed, H, W):
             cat = int(rng.choice(list(CATEGORIES)))
         pred_segments.append({"id": n, "category_id": cat})
     return torch.from_numpy(out), pred_segments, torch.from_numpy(gt), gt_segments
-
-
-def assert_pq_equal(ours, ref, atol=1e-12):
-    for name in ("All", "Things", "Stuff"):
-        assert ours[name]["n"] == ref[name]["n"], name
-        for key in ("pq", "sq", "rq"):
-            assert ours[name][key] == pytest.approx(ref[name][key], abs=atol), (name, key)
-    assert ours["per_class"].keys() == ref["per_class"].keys()
-    for cid, values in ref["per_class"].items():
-        for key in ("pq", "sq", "rq"):
-            assert ours["per_class"][cid][key] == pytest.approx(values[key], abs=atol)
 
 
 panoptic_images = st.lists(st.tuples(seeds, st.integers(0, 8), st.integers(1, 8)), min_size=1,
