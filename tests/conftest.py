@@ -45,9 +45,12 @@ def device(request):
     return torch.device(request.param)
 
 
-# tests that start JupyterLab (and most of them Chromium), and the two-rank DDP run (two more
-# torch processes): one worker runs them all, in turn, so that no two of them overlap
-BROWSER_GROUP = ("tests/browser/", "tests/core/test_lab_script.py", "tests/core/test_ddp.py")
+# tests that start JupyterLab (and most of them Chromium), the two-rank DDP run (two more torch
+# processes) and the student versions of the lessons: one worker runs them all, in turn, so
+# that no two of them overlap. (Lesson 07's student version run beside lesson 07's browser
+# test stalled for ~300 s, its kernel's threads all waiting for the GIL behind a zmq receive.)
+BROWSER_GROUP = ("tests/browser/", "tests/core/test_lab_script.py", "tests/core/test_ddp.py",
+                 "tests/lessons/test_student_notebooks.py")
 
 
 def pytest_xdist_make_scheduler(config, log):
