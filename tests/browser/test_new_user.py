@@ -28,7 +28,7 @@ from browser_lab import (
 )
 
 from coursekit.cli import main
-from coursekit.exercises.student import write_student_notebooks
+from coursekit.exercises.student import BEGIN, END, write_student_notebooks
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
@@ -43,8 +43,7 @@ def _typed_solutions() -> list[str]:
     for head in EXERCISES:
         cell = next(c for c in nb.cells if c.cell_type == "code" and head in c.source)
         out.append("\n".join(line for line in cell.source.splitlines()
-                             if "### BEGIN SOLUTION" not in line
-                             and "### END SOLUTION" not in line))
+                             if BEGIN not in line and END not in line))
     return out
 
 

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scene_contract import expected_fields
 
 from coursekit.data import (
     CATEGORIES,
@@ -164,16 +165,7 @@ def test_contract_shapes_and_dtypes(size, difficulty):
     s = render_scene(3, size, p_person=1.0, p_crowd=1.0, difficulty=difficulty)
     H = W = size
     N, P = len(s.labels), len(s.person_index)
-    expected = {
-        "image": ((3, H, W), torch.float32), "semantic": ((H, W), torch.int64),
-        "instance_ids": ((H, W), torch.int64), "boxes": ((N, 4), torch.float32),
-        "labels": ((N,), torch.int64), "masks": ((N, H, W), torch.bool),
-        "iscrowd": ((N,), torch.bool), "keypoints": ((P, 17, 3), torch.float32),
-        "person_index": ((P,), torch.int64), "parts": ((H, W), torch.int64),
-        "uv": ((2, H, W), torch.float32), "depth": ((H, W), torch.float32),
-        "next_image": ((3, H, W), torch.float32), "flow": ((2, H, W), torch.float32),
-        "flow_valid": ((H, W), torch.bool),
-    }
+    expected = expected_fields(H, W, N, P)
     for name, (shape, dtype) in expected.items():
         t = getattr(s, name)
         assert tuple(t.shape) == shape and t.dtype == dtype, (name, t.shape, t.dtype)

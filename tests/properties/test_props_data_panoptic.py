@@ -24,6 +24,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from props import F64, PROPS, assert_pq_equal, gen, on_devices, seeds
+from scene_contract import expected_fields
 from torch.testing import assert_close
 
 from coursekit.data import (
@@ -68,20 +69,6 @@ PERSON = category_id("person")
 
 
 # ------------------------------------------------------------------------------- ShapesWorld
-def expected_fields(H, W, N, P):
-    """The scene contract: shape and dtype of every tensor field of a Scene."""
-    return {
-        "image": ((3, H, W), torch.float32), "semantic": ((H, W), torch.int64),
-        "instance_ids": ((H, W), torch.int64), "boxes": ((N, 4), torch.float32),
-        "labels": ((N,), torch.int64), "masks": ((N, H, W), torch.bool),
-        "iscrowd": ((N,), torch.bool), "keypoints": ((P, 17, 3), torch.float32),
-        "person_index": ((P,), torch.int64), "parts": ((H, W), torch.int64),
-        "uv": ((2, H, W), torch.float32), "depth": ((H, W), torch.float32),
-        "next_image": ((3, H, W), torch.float32), "flow": ((2, H, W), torch.float32),
-        "flow_valid": ((H, W), torch.bool),
-    }
-
-
 TENSOR_FIELDS = list(expected_fields(1, 1, 0, 0))
 
 

@@ -62,6 +62,18 @@ def test_sample_matches_grid_sample(shape):
     assert_close(torch.autograd.grad(ours, img, g)[0], torch.autograd.grad(ref, img, g)[0])
 
 
+def test_sample_without_channels_is_empty_like_grid_sample():
+    """C = 0: nothing to read; an empty (*S, 0) result, as F.grid_sample gives [N, 0, ...]."""
+    image = torch.zeros(2, 0, 3, 4, dtype=torch.float64)
+    y = torch.tensor([[0.5, 1.0], [2.0, 0.0]], dtype=torch.float64)
+    x = torch.tensor([[1.5, 3.0], [0.0, 2.5]], dtype=torch.float64)
+    out = bilinear_sample(image, y, x, torch.tensor([[0], [1]]))
+    assert out.shape == (2, 2, 0) and out.dtype == torch.float64
+    grid = torch.stack([x / 3 * 2 - 1, y / 2 * 2 - 1], -1)[:, None]  # (2, 1, 2, 2)
+    ref = F.grid_sample(image, grid, align_corners=True)  # (2, 0, 1, 2)
+    assert ref.numel() == 0 and ref.shape[1] == out.shape[-1]
+
+
 def test_sample_gradcheck():
     img = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
     y = torch.tensor([0.3, 2.7, -0.4, 3.0, 3.6], dtype=torch.float64)
