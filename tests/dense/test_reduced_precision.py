@@ -18,22 +18,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.testing import assert_close
+from reduced_precision import assert_as_close_as_torch
 
 from coursekit.dense import depth_metrics, end_point_error, flow_metrics, scale_invariant_loss, warp
 
 DTYPES = [torch.float16, torch.bfloat16]
-
-
-def assert_as_close_as_torch(ours, ref, ref_hi):
-    dtype = ref.dtype
-    assert ours.dtype == dtype and ours.shape == ref.shape
-    eps = torch.finfo(dtype).eps
-    ref_hi = ref_hi.double()
-    assert_close(ours.double(), ref_hi, rtol=eps, atol=1e-4)
-    ours_err = (ours.double() - ref.double()).abs().max()
-    torch_err = (ref_hi - ref.double()).abs().max()
-    assert ours_err <= torch_err + eps * ref_hi.abs().max(), (float(ours_err), float(torch_err))
 
 
 def grid_sample_warp(image, flow):
@@ -182,3 +171,16 @@ def test_float64_metrics_match_the_formulas():
     m = flow_metrics(flow, truth)
     assert m["epe"] == pytest.approx(float(epe.mean()), rel=1e-12)
     assert m["1px"] == float((epe < 1).double().mean())
+
+
+def test_the_yardstick_blames_torch_only_for_torchs_nan():
+    """CI (stop 17) saw torch's bfloat16 grid_sample return NaN: that must not fail us, and
+    a NaN of ours must."""
+    truth = torch.tensor([0.25, 0.5, 1.0])
+    good = truth.bfloat16()
+    broken = torch.tensor([0.25, float("nan"), 1.0]).bfloat16()
+    assert_as_close_as_torch(good, broken, truth)
+    with pytest.raises(AssertionError):
+        assert_as_close_as_torch(broken, good, truth)
+    with pytest.raises(AssertionError):  # a finite but worse result still fails
+        assert_as_close_as_torch(torch.tensor([0.25, 0.5, 1.0625]).bfloat16(), good, truth)

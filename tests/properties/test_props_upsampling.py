@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from props import F64, PROPS, on_devices, seeds
+from reduced_precision import assert_as_close_as_torch
 from torch.testing import assert_close
 
 from coursekit.upsampling import (
@@ -60,12 +61,7 @@ def assert_matches_torch(ours, ref, ref32):
     if ref.dtype not in REDUCED:
         assert_close(ours, ref)
         return
-    eps = torch.finfo(ref.dtype).eps
-    assert_close(ours.float(), ref32.float(), rtol=eps, atol=1e-4)
-    if ref.numel():
-        ours_err = (ours.float() - ref.float()).abs().max()
-        torch_err = (ref32.float() - ref.float()).abs().max()
-        assert ours_err <= torch_err + eps * ref32.float().abs().max(), (ours_err, torch_err)
+    assert_as_close_as_torch(ours, ref, ref32)
 
 
 # ----------------------------------------------------------------------- nearest, bed of nails

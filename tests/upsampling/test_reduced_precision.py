@@ -19,7 +19,7 @@ bfloat16 cannot even hold the integer 257).
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.testing import assert_close
+from reduced_precision import assert_as_close_as_torch
 
 from coursekit.upsampling import (
     bed_of_nails_upsample,
@@ -35,17 +35,6 @@ from coursekit.upsampling import (
 )
 
 DTYPES = [torch.float16, torch.bfloat16]
-
-
-def assert_as_close_as_torch(ours, ref, ref32):
-    """``ours`` and ``ref`` in the reduced dtype, ``ref32`` torch's float32 result."""
-    dtype = ref.dtype
-    assert ours.dtype == dtype and ours.shape == ref.shape
-    eps = torch.finfo(dtype).eps
-    assert_close(ours.float(), ref32, rtol=eps, atol=1e-4)
-    ours_err = (ours.float() - ref.float()).abs().max()
-    torch_err = (ref32 - ref.float()).abs().max()
-    assert ours_err <= torch_err + eps * ref32.abs().max(), (float(ours_err), float(torch_err))
 
 
 def rand(*shape, dtype, device="cpu"):
