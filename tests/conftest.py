@@ -77,3 +77,34 @@ def pytest_xdist_make_scheduler(config, log):
             return "browser" if path.startswith(BROWSER_GROUP) else path
 
     return FileScheduling(config, log)
+
+
+# ------------------------------------------------------------------ memory, file by file
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1])
+    return 0
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """``COURSEKIT_MEMLOG=DIR``: one line per test file per worker in DIR/<worker>.tsv: the
+    file, this process's peak RSS while it ran and its RSS after (MB). Linux only."""
+    log_dir = os.environ.get("COURSEKIT_MEMLOG")
+    path = str(item.path)
+    first = getattr(pytest_runtest_protocol, "_file", None) != path
+    if log_dir and first:
+        pytest_runtest_protocol._file = path
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # resets VmHWM, the peak RSS
+        except OSError:
+            pass
+    yield
+    if log_dir and (nextitem is None or str(nextitem.path) != path):
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        rel = os.path.relpath(path)
+        with open(Path(log_dir) / f"{worker}.tsv", "a") as f:
+            f.write(f"{rel}\t{_status_kb('VmHWM') // 1024}\t{_status_kb('VmRSS') // 1024}\n")
