@@ -1,0 +1,67 @@
+"""scripts/test_lanes.py: the two lanes cover every test file exactly once, and their
+closing lines add up."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("test_lanes", REPO / "scripts" / "test_lanes.py")
+lanes = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lanes)
+
+
+def test_every_kernel_lane_path_exists():
+    missing = [p for p in lanes.KERNEL_LANE if not (REPO / p).exists()]
+    assert not missing, missing
+
+
+def _files(paths):
+    out = set()
+    for p in paths:
+        p = REPO / p
+        out |= {f for f in p.rglob("test_*.py")} if p.is_dir() else {p}
+    return {f.relative_to(REPO).as_posix() for f in out if "student" not in f.parts}
+
+
+def test_the_lanes_split_the_test_files():
+    commands = lanes.lane_commands([])
+    kernel = _files(a for a in commands["kernels"] if a in lanes.KERNEL_LANE)
+    ignored = {a.split("=", 1)[1] for a in commands["unit"] if a.startswith("--ignore=")}
+    unit = _files(["tests"]) - _files(ignored)
+    everything = _files(["tests"])
+    assert kernel & unit == set()
+    assert kernel | unit == everything
+    assert "tests/core/test_ddp.py" in kernel and "tests/dense/test_flow.py" in unit
+    assert "lessons" in commands["kernels"] and "--nbval" in commands["kernels"]
+    assert "--nbval" not in commands["unit"]
+
+
+@pytest.mark.parametrize("line, counts", [
+    ("==== 3 passed, 1 skipped in 2.0s ====", {"passed": 3, "skipped": 1}),
+    ("== 2 failed, 10 passed, 1 error in 9.1s ==", {"failed": 2, "passed": 10, "errors": 1}),
+    ("45 passed, 367 deselected in 13.70s", {"passed": 45}),
+    ("", {}),
+])
+def test_summary_counts_by_hand(line, counts):
+    assert lanes.summary_counts(line) == counts
+
+
+def test_a_failing_lane_fails_the_run(tmp_path):
+    """A one-test suite per lane: the failure's status comes back, and the totals add up."""
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_ok.py").write_text("def test_ok():\n    pass\n")
+    (tmp_path / "lessons").mkdir()
+    (tmp_path / "lessons" / "test_bad.py").write_text("def test_bad():\n    assert False\n")
+    code = (f"import sys; sys.path.insert(0, {str(REPO / 'scripts')!r}); import test_lanes as t;"
+            f" t.ROOT = __import__('pathlib').Path({str(tmp_path)!r});"
+            " t.KERNEL_LANE = ('lessons',); t.NBVAL = [];"
+            " sys.exit(t.run(['-q']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "tests: 1 passed, 1 failed, 0 skipped"
+    assert "[kernels]" in out.stdout and "[   unit]" in out.stdout
