@@ -1,21 +1,24 @@
-"""Run the suite as two pytest processes side by side, one per core: scripts/test calls it.
+"""Run the suite as three pytest lanes in two slots, one slot per core: scripts/test calls it.
 
     python scripts/test_lanes.py [PYTEST OPTION ...]
 
-* lane ``kernels``: everything that starts another Python, one at a time: the lessons under
-  nbval (a kernel each), the student versions, JupyterLab in Chromium, the DDP ranks, the
-  CLI and packaging tests. Its own process collects only these files, so it stays small.
-* lane ``unit``: every other test file, in this process's child, in collection order.
+* slot 1: lane ``unit`` (every in-process test file), then lane ``students`` (the student
+  versions of the lessons, nbgrader, ``coursekit grade``: one kernel at a time);
+* slot 2: lane ``browser``: JupyterLab in Chromium, the lessons under nbval, the two DDP
+  ranks, one after the other.
 
 Why not xdist: each xdist worker collects (imports) the whole suite, about 1.2 GB RSS
-before its first test, and both sat beside the lesson kernels; two lanes that each collect
-only their own files keep the suite under its memory budget (README, "The test suite").
+before its first test, and both workers sat beside the lesson kernels and the browser. A
+lane collects only its own files, and the two kernel lanes never import torch while they
+collect (``coursekit`` loads it with the first topic), so their drivers stay ~0.1 GB.
 
-Both lanes stream to this terminal, each line prefixed with its lane; the last line adds
+Every lane streams to this terminal, each line prefixed with its lane; the last line adds
 them up as ``tests: N passed, N failed, N skipped`` (errors count as failed). Exit status: 0
-when both lanes pass, else the first non-zero status. Options (``-x``, ``-k EXPR``,
-``--durations=N``) go to both lanes. ``COURSEKIT_TEST_LANES=1`` runs the two lanes one
-after the other instead.
+when every lane passes, else the first non-zero status. Options (``-x``, ``-k EXPR``,
+``--durations=N``) go to every lane; arguments that name tests (``tests/dense``,
+``lessons/03_fcn_unet.ipynb``) run just those, in one pytest process.
+``COURSEKIT_TEST_LANES=1`` runs the lanes one after the other in one slot (slower, less
+memory).
 """
 
 from __future__ import annotations
@@ -31,33 +34,41 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# the lane that starts kernels, browsers and other Pythons (paths relative to the root)
-KERNEL_LANE = (
-    "lessons",
-    "tests/browser",
-    "tests/lessons",
-    "tests/core/test_lab_script.py",
-    "tests/core/test_ddp.py",
-    "tests/core/test_nbgrader.py",
-    "tests/core/test_grade.py",
-    "tests/core/test_no_network.py",
-    "tests/core/test_train_runs.py",
-    "tests/core/test_wheel.py",
-    "tests/core/test_cli.py",
-)
+# the lanes that start kernels, browsers and torchrun, in the order they run (paths from the root);
+# the unit lane is every other test file. Neither of these two imports torch while it collects.
+LANES = {
+    "students": (  # a kernel at a time: the student versions, nbgrader, coursekit grade
+        "tests/lessons/test_student_notebooks.py",
+        "tests/core/test_nbgrader.py",
+        "tests/core/test_grade.py",
+    ),
+    "browser": (  # JupyterLab (in Chromium), the lessons under nbval, then the DDP ranks
+        "tests/core/test_lab_script.py",
+        "tests/browser",
+        "lessons",
+        "tests/lessons/test_notebook_hygiene.py",
+        "tests/core/test_ddp.py",
+    ),
+}
+# two slots, one per core; each runs its lanes one after the other. The unit lane (the heaviest
+# process, ~1.2 GB) is over before the students' kernels start; the browser slot never runs
+# beside another browser or the DDP ranks.
+SLOTS = (("unit", "students"), ("browser",))
 NBVAL = ["--nbval", "--nbval-current-env",
          "--nbval-sanitize-with", "tests/lessons/sanitize.cfg", "--ignore=lessons/student"]
 COUNTS = ("passed", "failed", "skipped", "errors", "error", "xfailed", "xpassed")
 
 
 def lane_commands(extra: list[str]) -> dict[str, list[str]]:
-    """``{lane: argv}``: the two pytest command lines."""
-    pytest = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist"]
-    ignores = [f"--ignore={p}" for p in KERNEL_LANE if p.startswith("tests/")]
-    return {
-        "kernels": [*pytest, *KERNEL_LANE, *NBVAL, *extra],
-        "unit": [*pytest, "tests", *ignores, *extra],
-    }
+    """``{lane: argv}``: one pytest command line per lane."""
+    pytest = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
+    listed = [p for paths in LANES.values() for p in paths]
+    ignores = [f"--ignore={p}" for p in listed if p.startswith("tests/")]
+    commands = {"unit": [*pytest, "tests", *ignores, *extra]}
+    for name, paths in LANES.items():
+        nbval = NBVAL if "lessons" in paths else []
+        commands[name] = [*pytest, *paths, *nbval, *extra]
+    return commands
 
 
 def summary_counts(line: str) -> dict[str, int]:
@@ -71,7 +82,7 @@ def summary_counts(line: str) -> dict[str, int]:
 
 
 def _pump(name: str, proc: subprocess.Popen, last: dict[str, str], lock: threading.Lock):
-    width = len("kernels")
+    width = max(map(len, ("unit", *LANES)))
     assert proc.stdout is not None
     for line in proc.stdout:
         if re.search(r"\d+ (passed|failed|error|skipped|deselected)", line) and " in " in line:
@@ -81,43 +92,55 @@ def _pump(name: str, proc: subprocess.Popen, last: dict[str, str], lock: threadi
             sys.stdout.flush()
 
 
-def run(extra: list[str], *, parallel: bool = True) -> int:
-    os.chdir(ROOT)
-    commands = lane_commands(extra)
-    last: dict[str, str] = {}
-    lock = threading.Lock()
-    statuses: dict[str, int] = {}
-    start = time.perf_counter()
-    order = list(commands)
-    running: list[tuple[str, subprocess.Popen, threading.Thread]] = []
-    for name in order:
-        print(f"==> lane {name}: {shlex.join(commands[name][1:])}", flush=True)
+def named_paths(extra: list[str]) -> list[str]:
+    """The arguments that name a test file or folder (``tests/dense``, ``a.py::test_x``)."""
+    return [a for a in extra if not a.startswith("-") and (ROOT / a.split("::")[0]).exists()]
+
+
+def _run_slot(lanes: tuple[str, ...], commands: dict[str, list[str]], statuses: dict[str, int],
+              last: dict[str, str], lock: threading.Lock, start: float) -> None:
+    for name in lanes:
+        with lock:
+            print(f"==> lane {name}: {shlex.join(commands[name][1:])}", flush=True)
         proc = subprocess.Popen(commands[name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, bufsize=1, env={**os.environ, "COURSEKIT_LANE": name})
-        pump = threading.Thread(target=_pump, args=(name, proc, last, lock), daemon=True)
-        pump.start()
-        running.append((name, proc, pump))
-        if not parallel:
-            statuses[name] = proc.wait()
-            pump.join()
-    for name, proc, pump in running:
+        _pump(name, proc, last, lock)
         statuses[name] = proc.wait()
-        pump.join()
-        print(f"==> lane {name} ended with status {statuses[name]} "
-              f"after {time.perf_counter() - start:.0f} s", flush=True)
+        with lock:
+            print(f"==> lane {name} ended with status {statuses[name]} after "
+                  f"{time.perf_counter() - start:.0f} s", flush=True)
+
+
+def run(extra: list[str], *, parallel: bool = True) -> int:
+    os.chdir(ROOT)
+    if named_paths(extra):  # ``scripts/test tests/dense -x``: just those, in one process
+        pytest = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
+        return subprocess.call([*pytest, *NBVAL, *extra])
+    commands = lane_commands(extra)
+    slots = SLOTS if parallel else (tuple(lane for slot in SLOTS for lane in slot),)
+    last: dict[str, str] = {}
+    statuses: dict[str, int] = {}
+    lock = threading.Lock()
+    start = time.perf_counter()
+    threads = [threading.Thread(target=_run_slot, args=(slot, commands, statuses, last, lock,
+                                                         start)) for slot in slots]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    order = [lane for slot in SLOTS for lane in slot]
     total = {k: 0 for k in ("passed", "failed", "skipped", "errors")}
     for name in order:
         for k, v in summary_counts(last.get(name, "")).items():
             total[k] = total.get(k, 0) + v
-    for name in order:
         print(f"==> lane {name}: {last.get(name, '(no summary line)').strip()}")
     minutes, seconds = divmod(int(time.perf_counter() - start), 60)
-    print(f"==> both lanes: {minutes}:{seconds:02d} wall")
+    print(f"==> all lanes: {minutes}:{seconds:02d} wall")
     # the plain closing line CI reads: errors (a fixture or collection failed) count as failed
     print(f"tests: {total['passed']} passed, {total['failed'] + total['errors']} failed, "
           f"{total['skipped']} skipped")
-    # 5: a lane whose tests were all deselected (-k) is not a failure while the other ran some
-    ran = [s for s in statuses.values() if s != 5]
+    # 5: a lane whose tests were all deselected (-k) is not a failure while another ran some
+    ran = [statuses.get(lane, 1) for lane in order if statuses.get(lane, 1) != 5]
     if not ran:
         return 5
     bad = [s for s in ran if s != 0]

@@ -17,10 +17,12 @@ sys.path.insert(0, str(Path(__file__).parent / "references"))
 
 @pytest.fixture(autouse=True)
 def _seed():
-    import torch
-
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
+    """One thread, seed 0, for every test whose module uses torch (imported at its top, so
+    loaded when the test runs); a test that never imports torch does not load it here."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+        torch.manual_seed(0)
     yield
 
 

@@ -14,7 +14,6 @@ from coursekit.exercises.nbgrader import (
     split_answer_and_check,
     write_nbgrader_course,
 )
-from coursekit.exercises.verdict import report
 
 LESSONS = Path(__file__).resolve().parents[2] / "lessons"
 
@@ -63,6 +62,8 @@ def test_bad_input():
 
 
 def test_report_raises_only_under_nbgrader(monkeypatch, capsys):
+    from coursekit.exercises.verdict import report  # (it loads torch: not at collection)
+
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     assert report(False, "wrong", "hint") is False
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")

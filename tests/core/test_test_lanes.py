@@ -14,9 +14,10 @@ lanes = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(lanes)
 
 
-def test_every_kernel_lane_path_exists():
-    missing = [p for p in lanes.KERNEL_LANE if not (REPO / p).exists()]
+def test_every_lane_path_exists():
+    missing = [p for paths in lanes.LANES.values() for p in paths if not (REPO / p).exists()]
     assert not missing, missing
+    assert sorted(lane for slot in lanes.SLOTS for lane in slot) == sorted(["unit", *lanes.LANES])
 
 
 def _files(paths):
@@ -29,15 +30,28 @@ def _files(paths):
 
 def test_the_lanes_split_the_test_files():
     commands = lanes.lane_commands([])
-    kernel = _files(a for a in commands["kernels"] if a in lanes.KERNEL_LANE)
     ignored = {a.split("=", 1)[1] for a in commands["unit"] if a.startswith("--ignore=")}
-    unit = _files(["tests"]) - _files(ignored)
+    per_lane = {"unit": _files(["tests"]) - _files(ignored)}
+    for name, paths in lanes.LANES.items():
+        per_lane[name] = _files(a for a in commands[name] if a in paths)
     everything = _files(["tests"])
-    assert kernel & unit == set()
-    assert kernel | unit == everything
-    assert "tests/core/test_ddp.py" in kernel and "tests/dense/test_flow.py" in unit
-    assert "lessons" in commands["kernels"] and "--nbval" in commands["kernels"]
-    assert "--nbval" not in commands["unit"]
+    assert sum(map(len, per_lane.values())) == len(everything)  # no file in two lanes
+    assert set().union(*per_lane.values()) == everything
+    assert "tests/core/test_ddp.py" in per_lane["browser"]
+    assert "tests/dense/test_flow.py" in per_lane["unit"]
+    assert "--nbval" in commands["browser"] and "lessons" in commands["browser"]
+    assert "--nbval" not in commands["unit"] and "--nbval" not in commands["students"]
+
+
+def test_the_kernel_lanes_collect_without_torch():
+    """Their drivers stay small: nothing they import at collection loads torch."""
+    for name, paths in lanes.LANES.items():
+        code = ("import sys, pytest; pytest.main(['-q', '--collect-only', '-p', 'no:cacheprovider',"
+                f" *{[p for p in paths if p != 'lessons']!r}]);"
+                " print('TORCH', 'torch' in sys.modules)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             cwd=REPO, timeout=300)
+        assert "TORCH False" in out.stdout, (name, out.stdout[-2000:])
 
 
 @pytest.mark.parametrize("line, counts", [
@@ -58,10 +72,18 @@ def test_a_failing_lane_fails_the_run(tmp_path):
     (tmp_path / "lessons" / "test_bad.py").write_text("def test_bad():\n    assert False\n")
     code = (f"import sys; sys.path.insert(0, {str(REPO / 'scripts')!r}); import test_lanes as t;"
             f" t.ROOT = __import__('pathlib').Path({str(tmp_path)!r});"
-            " t.KERNEL_LANE = ('lessons',); t.NBVAL = [];"
+            " t.LANES = {'students': ('lessons',)}; t.NBVAL = [];"
+            " t.SLOTS = (('unit',), ('students',));"
             " sys.exit(t.run(['-q']))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=tmp_path, timeout=120)
     assert out.returncode == 1, out.stdout + out.stderr
     assert out.stdout.strip().splitlines()[-1] == "tests: 1 passed, 1 failed, 0 skipped"
-    assert "[kernels]" in out.stdout and "[   unit]" in out.stdout
+    assert "[students]" in out.stdout and "[    unit]" in out.stdout
+
+
+def test_named_paths_pick_out_test_arguments():
+    assert lanes.named_paths(["-x", "tests/dense", "-k", "warp"]) == ["tests/dense"]
+    assert lanes.named_paths(["tests/core/test_seed.py::test_x", "--durations=5"]) == [
+        "tests/core/test_seed.py::test_x"]
+    assert lanes.named_paths(["-x", "-k", "not slow", "no/such/dir"]) == []
