@@ -108,6 +108,9 @@ def check_stability_score(fn: Callable) -> bool:
     return report(True, "stability score: the IoU of the masks at t + offset and t - offset")
 
 
+HARDEST_TIE = 0.02  # best-of-3 mIoU this close to the lowest counts as the hardest too
+
+
 def check_hardest_class_prediction(fn: Callable, per_class: dict[str, float],
                                    pick_rate: float) -> bool:
     """Compare a prediction ``fn() -> {"hardest": category name, "beats_chance": bool}``
@@ -119,19 +122,23 @@ def check_hardest_class_prediction(fn: Callable, per_class: dict[str, float],
     if not isinstance(prediction, dict) or not {"hardest", "beats_chance"} <= set(prediction):
         return report(False, "prediction must be a dict with the keys 'hardest' and "
                              "'beats_chance'", "e.g. {'hardest': 'square', 'beats_chance': True}")
+    low = min(per_class.values())
+    # within HARDEST_TIE of the lowest is a tie on 24 scenes: either answer is right
+    tied = sorted(k for k, v in per_class.items() if v <= low + HARDEST_TIE)
     hardest = min(per_class, key=per_class.get)
     beats = pick_rate > 1 / 3
     table = ", ".join(f"{k} {v:.4f}" for k, v in per_class.items())
-    summary = (f"measured best-of-3 mIoU {table}; hardest: {hardest}; IoU head picks the best "
-               f"mask {pick_rate:.4f} of the time (chance 0.3333)")
+    others = [k for k in tied if k != hardest]
+    tie = f" ({' and '.join(others)} within {HARDEST_TIE} counts too)" if others else ""
+    summary = (f"measured best-of-3 mIoU {table}; hardest: {hardest}{tie}; IoU head picks the "
+               f"best mask {pick_rate:.4f} of the time (chance 0.3333)")
     wrong = []
-    if str(prediction["hardest"]).strip().lower() != hardest:
+    if str(prediction["hardest"]).strip().lower() not in tied:
         wrong.append("hardest")
     if bool(prediction["beats_chance"]) != beats:
         wrong.append("beats_chance")
     if not wrong:
         return report(True, f"prediction matches the measurement: {summary}")
     return report(False, f"prediction differs on {', '.join(wrong)}: {summary}",
-                  "the decoder's masks have one value per 2 x 2 pixels, decoded from one "
-                  "token per 8 x 8 pixels: which objects have the most boundary for their "
-                  "area?")
+                  "the decoder's masks are decoded from one token per 4 x 4 pixels: which "
+                  "objects have thin parts or many pieces for their area?")
