@@ -14,18 +14,14 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __all__ = ["__version__", "pick_device", "seed_everything"]
+# imported on first use, so that ``import coursekit.exercises.student`` (the student
+# notebooks, grading, the test drivers) does not load torch's ~0.5 GB
+_LAZY = {"pick_device": "device", "seed_everything": "seed"}
 
 
 def __getattr__(name: str):
-    """``coursekit.pick_device`` / ``coursekit.seed_everything``, imported on first use, so
-    that ``import coursekit.exercises.student`` (the student notebooks, grading, the test
-    drivers) does not load torch's ~0.5 GB."""
-    if name == "pick_device":
-        from coursekit.device import pick_device
+    if name in _LAZY:
+        import importlib
 
-        return pick_device
-    if name == "seed_everything":
-        from coursekit.seed import seed_everything
-
-        return seed_everything
+        return getattr(importlib.import_module(f"coursekit.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'coursekit' has no attribute {name!r}")

@@ -33,11 +33,12 @@ def _label(p: psutil.Process) -> str:
     except psutil.Error:  # it ended between two reads
         return "?"
     text = " ".join(cmd)
-    for key, name in (("ipykernel", "kernel"), ("chromium", "chromium"),
-                      ("jupyter-lab", "jupyterlab"), ("jupyter lab", "jupyterlab"),
-                      ("pytest", "pytest"), ("torchrun", "torchrun")):
+    # "-m pytest", not "pytest": a test's subprocess often has /tmp/pytest-of-... in its argv
+    for key, label in (("ipykernel", "kernel"), ("chromium", "chromium"),
+                       ("jupyter-lab", "jupyterlab"), ("jupyter lab", "jupyterlab"),
+                       ("-m pytest", "pytest"), ("torchrun", "torchrun")):
         if key in text:
-            return name
+            return label
     return (cmd[0].rsplit("/", 1)[-1] if cmd else name)[:20]
 
 

@@ -71,12 +71,13 @@ def _trim() -> None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    """``COURSEKIT_MEMLOG=DIR``: one line per test file per lane in DIR/<lane>.tsv: the file,
-    this process's peak RSS while it ran, its RSS after (MB) and the seconds it took. Linux
-    only. (Notebooks under nbval are collected by the root conftest.py, not this one.)"""
+    """After each test file (a lesson under nbval too): ``_trim``. ``COURSEKIT_MEMLOG=DIR``:
+    one line per test file per lane in DIR/<lane>.tsv: the file, this process's peak RSS
+    while it ran, its RSS after (MB) and the seconds it took. Linux only."""
     log_dir = os.environ.get("COURSEKIT_MEMLOG")
     path = str(item.path)
     first = getattr(pytest_runtest_protocol, "_file", None) != path
+    last = nextitem is None or str(nextitem.path) != path
     if log_dir and first:
         pytest_runtest_protocol._file = path
         pytest_runtest_protocol._start = time.perf_counter()
@@ -86,12 +87,12 @@ def pytest_runtest_protocol(item, nextitem):
         except OSError:
             pass
     yield
-    if nextitem is None or str(nextitem.path) != path:
-        _trim()  # after each file: ~150 MB less RSS in the unit lane, ~3 % more time
-    if log_dir and (nextitem is None or str(nextitem.path) != path):
-        worker = os.environ.get("COURSEKIT_LANE") or os.environ.get("PYTEST_XDIST_WORKER", "main")
+    if last:
+        _trim()  # ~150 MB less RSS in the unit lane, ~3 % more time
+    if log_dir and last:
+        lane = os.environ.get("COURSEKIT_LANE", "main")
         rel = os.path.relpath(path)
-        with open(Path(log_dir) / f"{worker}.tsv", "a") as f:
+        with open(Path(log_dir) / f"{lane}.tsv", "a") as f:
             seconds = time.perf_counter() - pytest_runtest_protocol._start
             f.write(f"{rel}\t{_status_kb('VmHWM') // 1024}\t{_status_kb('VmRSS') // 1024}"
                     f"\t{seconds:.1f}\n")

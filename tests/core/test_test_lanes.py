@@ -1,4 +1,4 @@
-"""scripts/test_lanes.py: the two lanes cover every test file exactly once, and their
+"""scripts/test_lanes.py: the three lanes cover every test file exactly once, and their
 closing lines add up."""
 
 import importlib.util
