@@ -10,7 +10,8 @@ kernels, JupyterLab, Chromium's processes) and prints, when the command ends:
   it costs the machine), and the figure the README's memory budget is judged on;
 * peak RSS sum: the sum of resident set sizes. It counts every shared page (the torch
   library in each kernel, Chromium's shared memory) once per process, so it overstates;
-* which processes made up the PSS peak.
+* which processes made up the PSS peak. Under ``scripts/test`` each is labelled with its
+  lane (``pytest@unit``, ``kernel@browser``, ``python@unit`` for a test's subprocess).
 
 Exit status: the command's. Reading PSS needs /proc/PID/smaps_rollup (Linux); elsewhere the
 PSS columns show the RSS.
@@ -33,13 +34,20 @@ def _label(p: psutil.Process) -> str:
     except psutil.Error:  # it ended between two reads
         return "?"
     text = " ".join(cmd)
+    label = (cmd[0].rsplit("/", 1)[-1] if cmd else name)[:20]
     # "-m pytest", not "pytest": a test's subprocess often has /tmp/pytest-of-... in its argv
-    for key, label in (("ipykernel", "kernel"), ("chromium", "chromium"),
-                       ("jupyter-lab", "jupyterlab"), ("jupyter lab", "jupyterlab"),
-                       ("-m pytest", "pytest"), ("torchrun", "torchrun")):
+    for key, kind in (("ipykernel", "kernel"), ("chromium", "chromium"),
+                      ("jupyter-lab", "jupyterlab"), ("jupyter lab", "jupyterlab"),
+                      ("-m pytest", "pytest"), ("torchrun", "torchrun")):
         if key in text:
-            return label
-    return (cmd[0].rsplit("/", 1)[-1] if cmd else name)[:20]
+            label = kind
+            break
+    # scripts/test_lanes.py gives each lane's pytest COURSEKIT_LANE; its children inherit it
+    try:
+        lane = p.environ().get("COURSEKIT_LANE")
+    except (psutil.Error, AttributeError):  # ended, not ours to read, or a stand-in
+        lane = None
+    return f"{label}@{lane}" if lane else label
 
 
 def sample(root: psutil.Process) -> tuple[int, int, dict[str, int]]:

@@ -1,16 +1,25 @@
-"""Run the suite as three pytest lanes in two slots, one slot per core: scripts/test calls it.
+"""Run the suite as five pytest lanes in two phases, one slot per core: scripts/test calls it.
 
     python scripts/test_lanes.py [PYTEST OPTION ...]
 
-* slot 1: lane ``unit`` (every in-process test file), then lane ``students`` (the student
-  versions of the lessons, nbgrader, ``coursekit grade``: one kernel at a time);
-* slot 2: lane ``browser``: JupyterLab in Chromium, the lessons under nbval, the two DDP
-  ranks, one after the other.
+* phase 1, two slots side by side:
+  * slot 1: lane ``unit`` (every in-process test file), then lane ``cli`` (the files that
+    start a fresh Python with torch: the CLI, training runs, the wheel, these lanes, nbgrader);
+  * slot 2: lane ``lessons`` (the 13 lessons under nbval, the notebook hygiene, the two DDP
+    ranks), then lane ``students`` (the student versions, ``coursekit grade``);
+* phase 2, alone: lane ``browser`` (JupyterLab in Chromium).
+
+Why phases: the memory budget (3 GB PSS for the whole tree). JupyterLab, Chromium and a
+lesson's kernel take 1.5-2.3 GB together; beside the unit lane's pytest (up to 1.2 GB PSS)
+and one of its subprocesses (a fresh Python with torch, 0.4-1.0 GB) the last run peaked at
+3.8 GB. So nothing runs beside the browser, and the subprocess tests run beside one kernel,
+not beside the unit lane's pytest. It also keeps a kernel of the students lane away from the
+browser's kernels: twice a notebook there stalled ~300 s while a browser test ran.
 
 Why not xdist: each xdist worker collects (imports) the whole suite, about 1.2 GB RSS
-before its first test, and both workers sat beside the lesson kernels and the browser. A
-lane collects only its own files, and the two kernel lanes never import torch while they
-collect (``coursekit`` loads it with the first topic), so their drivers stay ~0.1 GB.
+before its first test. A lane collects only its own files, and the kernel lanes never import
+torch while they collect (``coursekit`` loads it with the first topic), so their drivers
+stay ~0.1 GB.
 
 Every lane streams to this terminal, each line prefixed with its lane; the last line adds
 them up as ``tests: N passed, N failed, N skipped`` (errors count as failed). Exit status: 0
@@ -34,26 +43,37 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# the lanes that start kernels, browsers and torchrun, in the order they run (paths from the root);
-# the unit lane is every other test file. Neither of these two imports torch while it collects.
+# the lanes other than ``unit`` (paths from the root); the unit lane is every other test file
 LANES = {
-    "students": (  # a kernel at a time: the student versions, nbgrader, coursekit grade
-        "tests/lessons/test_student_notebooks.py",
+    "cli": (  # a fresh Python with torch per test: beside one kernel, never beside the unit lane
+        "tests/core/test_cli.py",
+        "tests/core/test_train_runs.py",
+        "tests/core/test_wheel.py",
+        "tests/core/test_test_lanes.py",
         "tests/core/test_nbgrader.py",
-        "tests/core/test_grade.py",
     ),
-    "browser": (  # JupyterLab (in Chromium), the lessons under nbval, then the DDP ranks
-        "tests/core/test_lab_script.py",
-        "tests/browser",
+    "lessons": (  # a kernel at a time: the lessons under nbval, then the two DDP ranks
         "lessons",
         "tests/lessons/test_notebook_hygiene.py",
         "tests/core/test_ddp.py",
     ),
+    "students": (  # a kernel at a time: the student versions, coursekit grade
+        "tests/lessons/test_student_notebooks.py",
+        "tests/core/test_grade.py",
+    ),
+    "browser": (  # JupyterLab (in Chromium): alone, in the second phase
+        "tests/core/test_lab_script.py",
+        "tests/browser",
+    ),
 }
-# two slots, one per core; each runs its lanes one after the other. The unit lane (the heaviest
-# process, ~1.2 GB) is over before the students' kernels start; the browser slot never runs
-# beside another browser or the DDP ranks.
-SLOTS = (("unit", "students"), ("browser",))
+# the lanes whose pytest only drives kernels, JupyterLab or Chromium: they collect without torch
+KERNEL_LANES = ("lessons", "students", "browser")
+# phases run one after the other; a phase's slots run side by side (one per core), each slot's
+# lanes one after the other. The two slots of phase 1 take about as long as each other.
+PHASES = (
+    (("unit", "cli"), ("lessons", "students")),
+    (("browser",),),
+)
 NBVAL = ["--nbval", "--nbval-current-env",
          "--nbval-sanitize-with", "tests/lessons/sanitize.cfg", "--ignore=lessons/student"]
 COUNTS = ("passed", "failed", "skipped", "errors", "error", "xfailed", "xpassed")
@@ -117,18 +137,19 @@ def run(extra: list[str], *, parallel: bool = True) -> int:
         pytest = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
         return subprocess.call([*pytest, *NBVAL, *extra])
     commands = lane_commands(extra)
-    slots = SLOTS if parallel else (tuple(lane for slot in SLOTS for lane in slot),)
+    order = [lane for phase in PHASES for slot in phase for lane in slot]
+    phases = PHASES if parallel else ((tuple(order),),)
     last: dict[str, str] = {}
     statuses: dict[str, int] = {}
     lock = threading.Lock()
     start = time.perf_counter()
-    threads = [threading.Thread(target=_run_slot, args=(slot, commands, statuses, last, lock,
-                                                         start)) for slot in slots]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    order = [lane for slot in SLOTS for lane in slot]
+    for phase in phases:
+        threads = [threading.Thread(target=_run_slot, args=(slot, commands, statuses, last,
+                                                             lock, start)) for slot in phase]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     total = {k: 0 for k in ("passed", "failed", "skipped", "errors")}
     for name in order:
         for k, v in summary_counts(last.get(name, "")).items():

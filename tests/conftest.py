@@ -92,6 +92,7 @@ def pytest_runtest_protocol(item, nextitem):
     if log_dir and last:
         lane = os.environ.get("COURSEKIT_LANE", "main")
         rel = os.path.relpath(path)
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
         with open(Path(log_dir) / f"{lane}.tsv", "a") as f:
             seconds = time.perf_counter() - pytest_runtest_protocol._start
             f.write(f"{rel}\t{_status_kb('VmHWM') // 1024}\t{_status_kb('VmRSS') // 1024}"

@@ -38,5 +38,27 @@ def test_labels_by_hand(cmd, name, label):
     assert peak_memory._label(FakeProcess(cmd, name)) == label
 
 
+class LaneProcess(FakeProcess):
+    def __init__(self, cmd, environ):
+        super().__init__(cmd)
+        self._environ = environ
+
+    def environ(self):
+        if self._environ is None:
+            raise psutil.AccessDenied(1)
+        return self._environ
+
+
+@pytest.mark.parametrize("cmd, environ, label", [
+    (["python", "-m", "pytest", "tests"], {"COURSEKIT_LANE": "unit"}, "pytest@unit"),
+    (["python", "-m", "ipykernel_launcher"], {"COURSEKIT_LANE": "browser"}, "kernel@browser"),
+    (["/venv/bin/python", "-c", "import torch"], {"COURSEKIT_LANE": "unit"}, "python@unit"),
+    (["python", "-m", "pytest", "tests"], {}, "pytest"),  # outside the lanes
+    (["python", "-m", "pytest", "tests"], None, "pytest"),  # environ not readable
+])
+def test_labels_name_the_lane(cmd, environ, label):
+    assert peak_memory._label(LaneProcess(cmd, environ)) == label
+
+
 def test_a_process_that_ended_is_a_question_mark():
     assert peak_memory._label(FakeProcess([], gone=True)) == "?"

@@ -1,5 +1,5 @@
-"""scripts/test_lanes.py: the three lanes cover every test file exactly once, and their
-closing lines add up."""
+"""scripts/test_lanes.py: the lanes cover every test file exactly once, the browser runs
+alone, and their closing lines add up."""
 
 import importlib.util
 import subprocess
@@ -17,7 +17,20 @@ spec.loader.exec_module(lanes)
 def test_every_lane_path_exists():
     missing = [p for paths in lanes.LANES.values() for p in paths if not (REPO / p).exists()]
     assert not missing, missing
-    assert sorted(lane for slot in lanes.SLOTS for lane in slot) == sorted(["unit", *lanes.LANES])
+    in_phases = [lane for phase in lanes.PHASES for slot in phase for lane in slot]
+    assert sorted(in_phases) == sorted(["unit", *lanes.LANES])  # each lane once
+
+
+def test_nothing_runs_beside_the_browser_or_the_unit_lanes_subprocesses():
+    """The memory budget's rules: JupyterLab and Chromium alone; the unit lane's pytest never
+    beside the lane of tests that start a fresh Python with torch."""
+    for phase in lanes.PHASES:
+        here = [lane for slot in phase for lane in slot]
+        if "browser" in here:
+            assert here == ["browser"], phase
+        slot_of = {lane: i for i, slot in enumerate(phase) for lane in slot}
+        if "unit" in slot_of and "cli" in slot_of:
+            assert slot_of["unit"] == slot_of["cli"], phase
 
 
 def _files(paths):
@@ -37,15 +50,19 @@ def test_the_lanes_split_the_test_files():
     everything = _files(["tests"])
     assert sum(map(len, per_lane.values())) == len(everything)  # no file in two lanes
     assert set().union(*per_lane.values()) == everything
-    assert "tests/core/test_ddp.py" in per_lane["browser"]
+    assert "tests/core/test_ddp.py" in per_lane["lessons"]
+    assert "tests/core/test_cli.py" in per_lane["cli"]
+    assert "tests/browser/test_sam_click.py" in per_lane["browser"]
     assert "tests/dense/test_flow.py" in per_lane["unit"]
-    assert "--nbval" in commands["browser"] and "lessons" in commands["browser"]
-    assert "--nbval" not in commands["unit"] and "--nbval" not in commands["students"]
+    assert "--nbval" in commands["lessons"] and "lessons" in commands["lessons"]
+    for name in ("unit", "cli", "students", "browser"):
+        assert "--nbval" not in commands[name], name
 
 
 def test_the_kernel_lanes_collect_without_torch():
     """Their drivers stay small: nothing they import at collection loads torch."""
-    for name, paths in lanes.LANES.items():
+    for name in lanes.KERNEL_LANES:
+        paths = lanes.LANES[name]
         code = ("import sys, pytest; pytest.main(['-q', '--collect-only', '-p', 'no:cacheprovider',"
                 f" *{[p for p in paths if p != 'lessons']!r}]);"
                 " print('TORCH', 'torch' in sys.modules)")
@@ -73,7 +90,7 @@ def test_a_failing_lane_fails_the_run(tmp_path):
     code = (f"import sys; sys.path.insert(0, {str(REPO / 'scripts')!r}); import test_lanes as t;"
             f" t.ROOT = __import__('pathlib').Path({str(tmp_path)!r});"
             " t.LANES = {'students': ('lessons',)}; t.NBVAL = [];"
-            " t.SLOTS = (('unit',), ('students',));"
+            " t.PHASES = ((('unit',), ('students',)),);"
             " sys.exit(t.run(['-q']))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=tmp_path, timeout=120)
