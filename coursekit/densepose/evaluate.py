@@ -7,7 +7,10 @@ For each person (a ground-truth box, or the detection matched to it):
 * **part mIoU**: inside the box, the predicted parts against the person's own part map
   (task 1; another person's pixels count as background), one confusion matrix over all
   persons (``parts.part_confusion``), IoU per part 1..10 and their mean;
-* **U/V error**: mean ``|U - U*|`` and ``|V - V*|`` on the pixels whose part is right;
+* **U/V error**: mean ``|U - U*|`` and ``|V - V*|`` on the pixels whose part is right,
+  beside two blind baselines on the same pixels (the U/V "chance"): a constant
+  ``U = V = 0.5`` (the chart's centre), and each part's mean ``(U, V)`` over those pixels
+  (a guess that knows the true part and the held-out average, nothing about the pixel);
 * **CSE accuracy**: at the annotated points (task 2) the pixel embedding's nearest vertex
   (``cse.nearest_vertices``) against the true vertex of the point's ``(I, U, V)``: the
   share within ``radius`` body heights (``cse.correspondence_accuracy``), beside a random
@@ -118,8 +121,9 @@ def evaluate_densepose(head: DensePoseHead, trunk, seeds: list[int], size: int =
 
     ``trunk``: the Mask R-CNN whose features the head reads (and whose detections it is
     scored on with ``detected=True``, person score >= 0.5). Returns ``miou``, ``iou_<part>``,
-    ``u_error``, ``v_error``, ``cse_accuracy``, ``iuv_accuracy``, ``chance`` and ``persons``
-    on ground-truth boxes, and ``det_miou``, ``det_u_error``, ``det_v_error``,
+    ``u_error``, ``v_error``, ``u_chance``, ``v_chance`` (constant 0.5), ``u_part_mean``,
+    ``v_part_mean`` (each part's mean U, V), ``cse_accuracy``, ``iuv_accuracy``, ``chance``
+    and ``persons`` on ground-truth boxes, and ``det_miou``, ``det_u_error``, ``det_v_error``,
     ``det_cse_accuracy``, ``det_recall`` on detections.
     """
     from coursekit.data.shapesworld import PART_NAMES
@@ -135,6 +139,8 @@ def evaluate_densepose(head: DensePoseHead, trunk, seeds: list[int], size: int =
     uv_n = dict.fromkeys(runs, 0)
     pred_v = {r: [] for r in (*runs, "iuv")}
     true_v: list[Tensor] = []
+    right_parts: list[Tensor] = []  # (n,) the true part of each right pixel (gt boxes)
+    right_uv: list[Tensor] = []  # (2, n) its true (U, V)
     found = persons = 0
     for start in range(0, len(seeds), batch_size):
         chunk = list(seeds[start:start + batch_size])
@@ -168,6 +174,10 @@ def evaluate_densepose(head: DensePoseHead, trunk, seeds: list[int], size: int =
                         s, n = uv_error(pred, res["uv"][p], truth, scenes.uv[i])
                         uv_sum[run] += s
                         uv_n[run] += n
+                        if run == "gt":
+                            right = (pred == truth) & (truth > 0)  # the pixels uv_error scores
+                            right_parts.append(truth[right])
+                            right_uv.append(scenes.uv[i][:, right].double())
                 dp = t["densepose"]  # (P, N, 5)
                 r, n = torch.nonzero(dp[..., 2] > 0, as_tuple=True)  # every annotated point
                 pts = dp[r, n]  # (n, 5)
@@ -203,6 +213,12 @@ def evaluate_densepose(head: DensePoseHead, trunk, seeds: list[int], size: int =
         metrics[f"{prefix}u_error"], metrics[f"{prefix}v_error"] = u, v
         metrics[f"{prefix}cse_accuracy"] = _accuracy(torch.cat(pred_v[run]), truth_all,
                                                      distances, radius)
+    blind = _blind_uv_errors(torch.cat(right_parts) if right_parts
+                             else torch.zeros(0, dtype=torch.int64),
+                             torch.cat(right_uv, dim=1) if right_uv
+                             else torch.zeros(2, 0, dtype=torch.float64))
+    metrics["u_chance"], metrics["v_chance"] = blind["constant"].tolist()
+    metrics["u_part_mean"], metrics["v_part_mean"] = blind["part_mean"].tolist()
     metrics["iuv_accuracy"] = _accuracy(torch.cat(pred_v["iuv"]), truth_all, distances, radius)
     metrics["chance"] = chance_accuracy(truth_all, distances, radius)
     metrics["persons"] = float(persons)
@@ -210,6 +226,23 @@ def evaluate_densepose(head: DensePoseHead, trunk, seeds: list[int], size: int =
         metrics["det_recall"] = found / max(persons, 1)
     head.train(was_training)
     return metrics
+
+
+def _blind_uv_errors(parts: Tensor, uv: Tensor) -> dict[str, Tensor]:
+    """Mean ``(|U - U*|, |V - V*|)`` Tensor[2] of two guesses that never look at the image.
+
+    ``parts`` int64 Tensor[n] (1..10), ``uv`` float64 Tensor[2, n]: the scored pixels.
+    ``"constant"``: ``U = V = 0.5`` everywhere; ``"part_mean"``: each pixel gets the mean
+    ``(U, V)`` of its part over these pixels. No pixels: zeros.
+    """
+    if len(parts) == 0:
+        return {"constant": uv.new_zeros(2), "part_mean": uv.new_zeros(2)}
+    constant = (uv - 0.5).abs().mean(1)  # (2,)
+    sums = uv.new_zeros(2, NUM_PARTS + 1).index_add_(1, parts, uv)  # (2, 11)
+    counts = torch.bincount(parts, minlength=NUM_PARTS + 1).to(uv.dtype).clamp(min=1)
+    mean = sums / counts  # (2, 11) each part's mean U, V
+    part_mean = (uv - mean[:, parts]).abs().mean(1)  # (2,)
+    return {"constant": constant, "part_mean": part_mean}
 
 
 def _accuracy(pred: Tensor, truth: Tensor, distances: Tensor, radius: float) -> float:

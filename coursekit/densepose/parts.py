@@ -46,13 +46,15 @@ NUM_PARTS = len(PART_NAMES) - 1  # 10 body parts; class 0 is the background
 POINT_FIELDS = ("x", "y", "part", "u", "v")  # columns of an annotated point
 
 
-def _check_chart(parts: Tensor, uv: Tensor) -> tuple[int, int]:
-    require_integer(parts, "parts", "an int64 Tensor[H, W] of part indices 0..10")
-    require_dim(parts, "parts", 2, "Tensor[H, W] of part indices 0..10")
-    require_floating(uv, "uv", "a float Tensor[2, H, W] (U, V)")
+def _check_chart(parts: Tensor, uv: Tensor, names: tuple[str, str] = ("parts", "uv"),
+                 ) -> tuple[int, int]:
+    p, c = names
+    require_integer(parts, p, "an int64 Tensor[H, W] of part indices 0..10")
+    require_dim(parts, p, 2, "Tensor[H, W] of part indices 0..10")
+    require_floating(uv, c, "a float Tensor[2, H, W] (U, V)")
     H, W = parts.shape
     if uv.shape != (2, H, W):
-        raise ValueError(f"uv must be Tensor[2, {H}, {W}] like parts, got {shape_str(uv)}")
+        raise ValueError(f"{c} must be Tensor[2, {H}, {W}] like {p}, got {shape_str(uv)}")
     return H, W
 
 
@@ -126,6 +128,9 @@ def iuv_image(parts: Tensor, uv: Tensor) -> Tensor:
     scaled to [0, 1] so the result shows as an RGB image (red: the part, green: U, blue: V).
     """
     _check_chart(parts, uv)
+    if parts.numel() and (int(parts.min()) < 0 or int(parts.max()) > NUM_PARTS):
+        raise ValueError(f"parts must hold part indices 0..{NUM_PARTS}, got values from "
+                         f"{int(parts.min())} to {int(parts.max())}")
     on = (parts > 0).to(uv.dtype)
     return torch.stack([parts.to(uv.dtype) / NUM_PARTS, uv[0] * on, uv[1] * on])
 
@@ -170,7 +175,7 @@ def uv_error(pred_parts: Tensor, pred_uv: Tensor, parts: Tensor,
     Divide the sum by the count for the mean error (sums add up over persons).
     """
     _check_chart(parts, uv)
-    _check_chart(pred_parts, pred_uv)
+    _check_chart(pred_parts, pred_uv, ("pred_parts", "pred_uv"))
     if pred_parts.shape != parts.shape:
         raise ValueError(f"pred_parts, pred_uv must be shaped like parts, uv "
                          f"({shape_str(parts)}, {shape_str(uv)}), got {shape_str(pred_parts)}, "

@@ -50,6 +50,8 @@ from coursekit.validators import (
     positive_int,
     require_dim,
     require_floating,
+    require_integer,
+    require_tensor,
     shape_str,
 )
 
@@ -196,19 +198,14 @@ def densepose_losses(outputs: dict[str, Tensor], proposals: list[Tensor],
 
     ``parts``: mean cross-entropy of the fine logits at the points; ``uv``: mean over the
     points of ``smooth_l1(U) + smooth_l1(V)`` (``beta = 0.1``) on the true part's channel.
-    A batch without points gives zeros that keep the graph.
+    A batch without points gives zeros that keep the graph. Arguments that do not fit (a
+    mask, point or part map count other than the image's proposals, a part index outside
+    ``0..P``, ``vertex_embeddings`` without ``template``) raise an error naming them.
     """
-    for name in OUTPUTS[:4]:
-        if name not in outputs:
-            raise ValueError(f"outputs must hold {OUTPUTS[:4]}, got keys {sorted(outputs)}")
+    _check_loss_inputs(outputs, proposals, gt_masks, gt_points, gt_parts, template,
+                       vertex_embeddings)
     coarse = outputs["coarse"]
     R, _, M, _ = coarse.shape
-    if not len(proposals) == len(gt_masks) == len(gt_points):
-        raise ValueError(f"proposals, gt_masks and gt_points need one entry per image, got "
-                         f"{len(proposals)}, {len(gt_masks)} and {len(gt_points)}")
-    if sum(len(p) for p in proposals) != R:
-        raise ValueError(f"proposals must hold R = {R} boxes in all (one per RoI of outputs), "
-                         f"got {[describe(p) for p in proposals]}")
     zero = sum(v.sum() for v in outputs.values()) * 0
     if R == 0:
         return {"coarse": zero, **({"segm": zero} if gt_parts is not None else {}),
@@ -218,11 +215,12 @@ def densepose_losses(outputs: dict[str, Tensor], proposals: list[Tensor],
                                       device=p.device), M, aligned=True)
                for p, m in zip(proposals, gt_masks, strict=True) if len(p)]
     fg = (torch.cat(targets) >= 0.5).long()  # (R, M, M)
-    losses = {"coarse": F.cross_entropy(coarse.float(), fg).to(coarse.dtype)}
+    acc = torch.promote_types(coarse.dtype, torch.float32)  # at least float32 (float16 maps)
+    losses = {"coarse": F.cross_entropy(coarse.to(acc), fg).to(coarse.dtype)}
     if gt_parts is not None:
         dense = [_project_parts(t, p.to(coarse.dtype), M, outputs["fine"].shape[1])
                  for p, t in zip(proposals, gt_parts, strict=True) if len(p)]
-        losses["segm"] = F.cross_entropy(outputs["fine"].float(), torch.cat(dense)).to(
+        losses["segm"] = F.cross_entropy(outputs["fine"].to(acc), torch.cat(dense)).to(
             coarse.dtype)
     boxes = torch.cat(proposals).to(coarse.dtype)  # (R, 4)
     points = torch.cat(list(gt_points)).to(coarse.dtype)  # (R, N, 5)
@@ -237,7 +235,7 @@ def densepose_losses(outputs: dict[str, Tensor], proposals: list[Tensor],
         return losses
     read = dict(zip(names, values.split(sizes, dim=1), strict=True))
     part = pts[:, 2].long()  # (n,) true part 1..P
-    losses["parts"] = F.cross_entropy(read["fine"].float(), part).to(coarse.dtype)
+    losses["parts"] = F.cross_entropy(read["fine"].to(acc), part).to(coarse.dtype)
     rows = torch.arange(len(part), device=part.device)
     u_hat, v_hat = read["u"][rows, part], read["v"][rows, part]  # the true part's chart only
     losses["uv"] = (F.smooth_l1_loss(u_hat, pts[:, 3], beta=0.1)
@@ -247,6 +245,91 @@ def densepose_losses(outputs: dict[str, Tensor], proposals: list[Tensor],
         losses["cse"] = cse_loss(read["embedding"], vertex_embeddings, target.to(part.device),
                                  temperature)
     return losses
+
+
+def _check_loss_inputs(outputs: dict[str, Tensor], proposals: list[Tensor],
+                       gt_masks: list[Tensor], gt_points: list[Tensor],
+                       gt_parts: list[Tensor] | None, template,
+                       vertex_embeddings: Tensor | None) -> None:
+    """``densepose_losses``' arguments: one entry per image, one row per proposal, part
+    indices that exist (``ValueError`` / ``TypeError`` naming the argument)."""
+    if not isinstance(outputs, dict):
+        raise TypeError(f"outputs must be a dict of the head's maps, got {describe(outputs)}")
+    needed = OUTPUTS[:4] + (("embedding",) if vertex_embeddings is not None else ())
+    missing = [k for k in needed if k not in outputs]
+    if missing:
+        raise ValueError(f"outputs must hold {needed}, got keys {sorted(outputs)}")
+    for name in needed:
+        require_floating(outputs[name], f'outputs["{name}"]', "a float Tensor[R, C, M, M]")
+        require_dim(outputs[name], f'outputs["{name}"]', 4, "Tensor[R, C, M, M]")
+    coarse = outputs["coarse"]
+    R, _, M, M2 = coarse.shape
+    if coarse.shape[1] != 2 or M != M2:
+        raise ValueError(f'outputs["coarse"] must be Tensor[R, 2, M, M], got {shape_str(coarse)}')
+    for name in needed[1:]:
+        t = outputs[name]
+        if t.shape[0] != R or t.shape[2:] != (M, M):
+            raise ValueError(f'outputs["{name}"] must be Tensor[{R}, C, {M}, {M}] like '
+                             f'outputs["coarse"], got {shape_str(t)}')
+    P1 = outputs["fine"].shape[1]  # parts + background
+    if outputs["u"].shape[1] != P1 or outputs["v"].shape[1] != P1:
+        raise ValueError(f'outputs["u"] and outputs["v"] must have the {P1} channels of '
+                         f'outputs["fine"], got {shape_str(outputs["u"])} and '
+                         f'{shape_str(outputs["v"])}')
+    lists = {"proposals": proposals, "gt_masks": gt_masks, "gt_points": gt_points}
+    if gt_parts is not None:
+        lists["gt_parts"] = gt_parts
+    for name, value in lists.items():
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"{name} must be a list with one Tensor per image, "
+                            f"got {describe(value)}")
+    if len({len(v) for v in lists.values()}) != 1:
+        raise ValueError(f"{', '.join(lists)} need one entry per image, got "
+                         + ", ".join(f"{k} {len(v)}" for k, v in lists.items()))
+    for i, p in enumerate(proposals):
+        check_boxes(p, f"proposals[{i}]")
+    if sum(len(p) for p in proposals) != R:
+        raise ValueError(f"proposals must hold R = {R} boxes in all (one per RoI of outputs), "
+                         f"got {[describe(p) for p in proposals]}")
+    for i, (p, m, pts) in enumerate(zip(proposals, gt_masks, gt_points, strict=True)):
+        k = len(p)
+        require_tensor(m, f"gt_masks[{i}]", f"a bool Tensor[{k}, H, W]")
+        if m.dim() != 3 or len(m) != k:
+            raise ValueError(f"gt_masks[{i}] must be Tensor[{k}, H, W] (one mask per proposal "
+                             f"of image {i}), got {describe(m)}")
+        if not (m.dtype == torch.bool or m.is_floating_point()):
+            raise TypeError(f"gt_masks[{i}] must be a bool (or soft float) Tensor[{k}, H, W], "
+                            f"got {describe(m)}")
+        require_floating(pts, f"gt_points[{i}]", f"a float Tensor[{k}, N, 5] (x, y, I, U, V)")
+        if pts.dim() != 3 or len(pts) != k or pts.shape[2] != 5:
+            raise ValueError(f"gt_points[{i}] must be Tensor[{k}, N, 5] (x, y, I, U, V; one row "
+                             f"of points per proposal of image {i}), got {shape_str(pts)}")
+        part = pts[..., 2]
+        if part.numel() and (bool((part != part.round()).any()) or int(part.min()) < 0
+                             or int(part.max()) > P1 - 1):
+            raise ValueError(f"gt_points[{i}] part indices (column 2, I) must be whole numbers "
+                             f"0..{P1 - 1} (0: no point; outputs[\"fine\"] has {P1} channels), "
+                             f"got values from {float(part.min()):g} to {float(part.max()):g}")
+        if gt_parts is not None:
+            t = gt_parts[i]
+            require_integer(t, f"gt_parts[{i}]", f"an int64 Tensor[{k}, H, W] of part indices")
+            if t.dim() != 3 or len(t) != k:
+                raise ValueError(f"gt_parts[{i}] must be Tensor[{k}, H, W] (one part map per "
+                                 f"proposal of image {i}), got {shape_str(t)}")
+            if t.numel() and (int(t.min()) < 0 or int(t.max()) > P1 - 1):
+                raise ValueError(f"gt_parts[{i}] must hold part indices 0..{P1 - 1}, got values "
+                                 f"from {int(t.min())} to {int(t.max())}")
+    if vertex_embeddings is not None:
+        if template is None:
+            raise ValueError("template must be given with vertex_embeddings (the CSE target "
+                             "of a point is the template's vertex nearest its (I, U, V))")
+        require_floating(vertex_embeddings, "vertex_embeddings", "a float Tensor[V, E]")
+        if vertex_embeddings.dim() != 2 or len(vertex_embeddings) != len(template) or \
+                vertex_embeddings.shape[1] != outputs["embedding"].shape[1]:
+            raise ValueError(f"vertex_embeddings must be Tensor[{len(template)}, "
+                             f"{outputs['embedding'].shape[1]}] (one row per template vertex, "
+                             f"as wide as outputs[\"embedding\"]), "
+                             f"got {shape_str(vertex_embeddings)}")
 
 
 def _project_parts(parts: Tensor, boxes: Tensor, M: int, num_classes: int) -> Tensor:

@@ -177,6 +177,16 @@ def caption_loss(logits: Tensor, tokens: Tensor) -> Tensor:
                            ignore_index=PAD).to(logits.dtype)
 
 
+def _check_tokens(tokens: object, name: str) -> Tensor:
+    """Token rows: an integer Tensor[K, L] of ``VOCAB`` indices."""
+    require_integer(tokens, name, "an int64 Tensor[K, L] of VOCAB indices")
+    require_dim(tokens, name, 2, "an int64 Tensor[K, L] of VOCAB indices")
+    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= len(VOCAB)):
+        raise ValueError(f"{name} must be VOCAB indices in [0, {len(VOCAB)}), got values from "
+                         f"{int(tokens.min())} to {int(tokens.max())}")
+    return tokens
+
+
 def _words(tokens: Tensor) -> list[list[int]]:
     out = []
     for row in tokens.tolist():
@@ -198,8 +208,7 @@ def caption_accuracy(predicted: Tensor, reference: Tensor) -> dict[str, float]:
     (same length too). Returns ``{"word", "exact", "n"}`` (``n`` captions).
     """
     for name, t in (("predicted", predicted), ("reference", reference)):
-        require_integer(t, name, "an int64 Tensor[K, L] of VOCAB indices")
-        require_dim(t, name, 2, "an int64 Tensor[K, L]")
+        _check_tokens(t, name)
     if predicted.shape[0] != reference.shape[0]:
         raise ValueError(f"predicted and reference must have one row per caption, got "
                          f"{shape_str(predicted)} and {shape_str(reference)}")
@@ -235,8 +244,9 @@ def majority_caption(reference: Tensor) -> Tensor:
     int64 Tensor[1, L] (``<bos>``, then per position the commonest token, ``<pad>`` after
     the first ``<eos>``): what a head that ignores the image can best say word by word.
     """
-    require_integer(reference, "reference", "an int64 Tensor[K, L] of VOCAB indices")
-    require_dim(reference, "reference", 2, "an int64 Tensor[K, L]")
+    _check_tokens(reference, "reference")
+    if len(reference) == 0:
+        raise ValueError(f"reference must hold at least one caption, got {shape_str(reference)}")
     row = torch.mode(reference, dim=0).values.clone()
     row[0] = BOS
     ends = torch.where(row == EOS)[0]

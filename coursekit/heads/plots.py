@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from coursekit.heads.cubify import check_mesh
-from coursekit.validators import check_boxes, describe, require_dim
+from coursekit.validators import check_boxes, describe, require_bool, require_dim
 
 __all__ = ["draw_captions", "plot_mesh", "plot_voxels"]
 
@@ -69,8 +69,10 @@ def draw_captions(ax: Any, image: Tensor, boxes: Tensor, captions: list[str],
 def plot_voxels(ax: Any, voxels: Tensor, color: Any = (0.55, 0.7, 0.9),
                 title: str | None = None) -> Any:
     """Draw occupied cells of ``voxels`` bool Tensor[D, H, W] (z, y, x) on a 3D axis."""
-    require_dim(voxels, "voxels", 3, "a bool Tensor[D, H, W]")
-    occ = voxels.bool().cpu().permute(2, 1, 0).numpy()  # (x, y, z) for ax.voxels
+    require_bool(voxels, "voxels", "a bool Tensor[D, H, W] (z, y, x)",
+                 " (threshold occupancies first, e.g. probs > 0.5)")
+    require_dim(voxels, "voxels", 3, "a bool Tensor[D, H, W] (z, y, x)")
+    occ = voxels.cpu().permute(2, 1, 0).numpy()  # (x, y, z) for ax.voxels
     D, H, W = voxels.shape
     import numpy as np
 

@@ -29,7 +29,16 @@ from torch import Tensor
 from coursekit.heads.chamfer import sample_points_from_meshes
 from coursekit.heads.cubify import cubify
 from coursekit.instance.targets import project_masks_on_boxes
-from coursekit.validators import check_boxes, positive_int, require_bool, require_dim, shape_str
+from coursekit.validators import (
+    check_boxes,
+    describe,
+    positive_int,
+    require_bool,
+    require_dim,
+    require_integer,
+    require_tensor,
+    shape_str,
+)
 
 __all__ = ["PRISM_HALF_DEPTH", "SHAPE_IDS", "extrude", "surface_points", "voxel_targets",
            "whole_shapes"]
@@ -38,8 +47,35 @@ SHAPE_IDS = (4, 5, 6)  # circle, square, triangle (coursekit.data.CATEGORIES)
 PRISM_HALF_DEPTH = 0.5
 
 
+def _check_scene(scene: object, masks: bool = False) -> int:
+    """A ``Scene`` (or look-alike): ``boxes`` Tensor[N, 4], ``labels`` and ``iscrowd``
+    Tensor[N], ``image`` Tensor[3, H, W], and with ``masks`` bool Tensor[N, H, W]; returns N."""
+    fields = ("boxes", "labels", "iscrowd", "image") + (("masks",) if masks else ())
+    missing = [k for k in fields if not hasattr(scene, k)]
+    if missing:
+        raise TypeError(f"scene must be a ShapesWorld Scene with {', '.join(fields)}, "
+                        f"got {describe(scene)} without {', '.join(missing)}")
+    check_boxes(scene.boxes, "scene.boxes")
+    N = len(scene.boxes)
+    for name in ("labels", "iscrowd"):
+        t = getattr(scene, name)
+        require_tensor(t, f"scene.{name}", f"a Tensor[{N}] (one per box)")
+        if t.shape != (N,):
+            raise ValueError(f"scene.{name} must be Tensor[{N}] (one per box of scene.boxes), "
+                             f"got {shape_str(t)}")
+    require_dim(scene.image, "scene.image", 3, "Tensor[3, H, W]")
+    if masks:
+        H, W = scene.image.shape[-2:]
+        require_bool(scene.masks, "scene.masks", f"a bool Tensor[{N}, {H}, {W}]")
+        if scene.masks.shape != (N, H, W):
+            raise ValueError(f"scene.masks must be Tensor[{N}, {H}, {W}] (one per box, image "
+                             f"sized), got {shape_str(scene.masks)}")
+    return N
+
+
 def whole_shapes(scene) -> Tensor:
     """int64 Tensor[K]: rows of ``scene.boxes`` that are whole, unoccluded shapes (docstring)."""
+    _check_scene(scene)
     boxes = scene.boxes.float().cpu()
     size = scene.image.shape[-1]
     labels, crowd = scene.labels.cpu(), scene.iscrowd.cpu()
@@ -91,9 +127,24 @@ def extrude(silhouettes: Tensor, labels: Tensor, cube_depth: Tensor | None = Non
 
 
 def voxel_targets(scene, rows: Tensor, grid: int = 16) -> Tensor:
-    """bool Tensor[K, grid, grid, grid]: the 3D targets of ``scene``'s things ``rows``."""
+    """bool Tensor[K, grid, grid, grid]: the 3D targets of ``scene``'s things ``rows``.
+
+    ``rows``: int64 Tensor[K], rows of ``scene.boxes`` that are shapes (categories
+    ``SHAPE_IDS``; ``whole_shapes`` picks the unoccluded ones).
+    """
+    N = _check_scene(scene, masks=True)
     grid = positive_int(grid, "grid")
+    require_integer(rows, "rows", f"an int64 Tensor[K] of rows of scene.boxes (0..{N - 1})")
+    require_dim(rows, "rows", 1, f"an int64 Tensor[K] of rows of scene.boxes (0..{N - 1})")
+    if len(rows) and (int(rows.min()) < 0 or int(rows.max()) >= N):
+        raise ValueError(f"rows must index the {N} boxes of the scene (0..{N - 1}), got values "
+                         f"from {int(rows.min())} to {int(rows.max())}")
     rows = rows.to(scene.boxes.device)
+    cats = scene.labels[rows].cpu()
+    bad = ~torch.isin(cats, torch.tensor(SHAPE_IDS))
+    if bool(bad.any()):
+        raise ValueError(f"rows must be shapes (categories {SHAPE_IDS}), got row "
+                         f"{int(rows[bad][0])} of category {int(cats[bad][0])}")
     boxes = check_boxes(scene.boxes[rows].float(), "boxes")
     labels = scene.labels[rows]
     masks = scene.masks[rows]
@@ -106,7 +157,17 @@ def voxel_targets(scene, rows: Tensor, grid: int = 16) -> Tensor:
 
 def surface_points(targets_fine: Tensor, num_points: int,
                    generator: torch.Generator | None = None) -> Tensor:
-    """Tensor[K, num_points, 3]: points on the cubified fine targets (the "true" surfaces)."""
+    """Tensor[K, num_points, 3]: points on the cubified fine targets (the "true" surfaces).
+
+    ``targets_fine``: bool (or occupancy) Tensor[K, D, H, W], e.g. ``voxel_targets`` at a
+    finer grid; an empty grid gives zeros.
+    """
+    expected = "a bool Tensor[K, D, H, W] of voxel targets"
+    require_dim(targets_fine, "targets_fine", 4, expected)
+    if not (targets_fine.dtype == torch.bool or targets_fine.is_floating_point()):
+        raise TypeError(f"targets_fine must be {expected} (or float occupancies), "
+                        f"got {describe(targets_fine)}")
+    num_points = positive_int(num_points, "num_points")
     verts, faces = cubify(targets_fine.float())
     out = []
     for v, f in zip(verts, faces, strict=True):

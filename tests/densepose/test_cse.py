@@ -179,3 +179,20 @@ def test_bad_inputs_of_the_helpers():
     with pytest.raises(ValueError, match="spacing"):
         body_template(0)
     assert SurfaceEmbedding(5, 3)().shape == (5, 3)
+
+
+def test_nearest_vertices_random_against_cdist_and_bad_input():
+    g = torch.Generator().manual_seed(7)
+    e = torch.randn(40, 5, generator=g, dtype=torch.float64)
+    v = torch.randn(13, 5, generator=g, dtype=torch.float64)
+    assert torch.equal(nearest_vertices(e, v), torch.cdist(e, v).argmin(1))
+    assert nearest_vertices(e[:0], v).shape == (0,)
+    with pytest.raises(ValueError, match=r"same width D, got pixel_embeddings Tensor\[40, 5\] "
+                                         r"and vertex_embeddings Tensor\[13, 4\]"):
+        nearest_vertices(e, v[:, :4])
+    with pytest.raises(TypeError, match=r"pixel_embeddings must be a float Tensor\[N, D\]"):
+        nearest_vertices(e.long(), v)
+    with pytest.raises(ValueError, match=r"vertex_embeddings must be Tensor\[V, D\]"):
+        nearest_vertices(e, v[0])
+    with pytest.raises(ValueError, match=r"vertex_embeddings must hold at least one vertex"):
+        nearest_vertices(e, v[:0])

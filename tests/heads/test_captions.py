@@ -93,3 +93,25 @@ def test_bad_input():
         decode(torch.tensor([[1, 99]]))
     with pytest.raises(TypeError, match="tokens must be an int64"):
         decode(torch.zeros(1, 3))
+
+
+def test_caption_things_bad_input():
+    scene = fake_scene([[10, 40, 20, 50], [30, 20, 60, 60]], [4, 7], shirt=SHIRT_RGB[0])
+    with pytest.raises(ValueError, match=r"scene.labels must be thing categories \[4, 5, 6, 7\] "
+                                         r"\(circle, square, triangle, person\) on non-crowd "
+                                         r"rows, got \[3\]"):
+        caption_things(SimpleNamespace(**{**vars(scene), "labels": torch.tensor([4, 3])}))
+    with pytest.raises(ValueError, match=r"scene.masks must be Tensor\[2, 64, 64\] \(scene.boxes "
+                                         r"has 2 rows, scene.image is 64 x 64\), got "
+                                         r"Tensor\[1, 64, 64\]"):
+        caption_things(SimpleNamespace(**{**vars(scene), "masks": scene.masks[:1]}))
+    with pytest.raises(ValueError, match=r"scene.boxes must be Tensor\[N, 4\]"):
+        caption_things(SimpleNamespace(**{**vars(scene), "boxes": scene.boxes[:, :3]}))
+    with pytest.raises(TypeError, match=r"scene.masks must be a bool"):
+        caption_things(SimpleNamespace(**{**vars(scene), "masks": scene.masks.float()}))
+    with pytest.raises(TypeError, match=r"scene must be a ShapesWorld Scene .* without parts"):
+        caption_things(SimpleNamespace(**{k: v for k, v in vars(scene).items() if k != "parts"}))
+    # a crowd row may carry any label: it gets no caption
+    crowd = SimpleNamespace(**{**vars(scene), "labels": torch.tensor([4, 3]),
+                               "iscrowd": torch.tensor([False, True])})
+    assert caption_things(crowd)[1] == ["small red circle alone"]

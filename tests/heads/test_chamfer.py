@@ -100,3 +100,16 @@ def test_bad_input():
         sample_points_from_meshes(verts[0], faces[0], 0)
     with pytest.raises(ValueError, match="zero area"):
         sample_points_from_meshes(torch.zeros(8, 3), faces[0], 10)
+
+
+def test_sample_points_from_meshes_gradcheck():
+    """The points are a fixed barycentric mix of their face's corners (the face choice and
+    the weights come from the generator), so they are differentiable in the vertices."""
+    verts = torch.tensor([[0.0, 0, 0], [1.2, 0.1, 0], [0.2, 0.9, 0.1], [0.3, 0.2, 1.1]],
+                         dtype=F64, requires_grad=True)
+    faces = torch.tensor([[0, 2, 1], [0, 1, 3], [1, 2, 3], [0, 3, 2]])  # a tetrahedron
+
+    def points(v):
+        return sample_points_from_meshes(v, faces, 12, torch.Generator().manual_seed(3))
+
+    assert torch.autograd.gradcheck(points, (verts,))

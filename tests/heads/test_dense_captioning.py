@@ -148,3 +148,22 @@ def test_bad_input():
         caption_accuracy(encode(SENTENCES), encode(SENTENCES[:1]))
     with pytest.raises(ValueError, match="labels must be foreground class indices"):
         head(labels=[0])
+
+
+def test_position_accuracy_and_majority_caption_bad_input():
+    ref = encode(SENTENCES)
+    with pytest.raises(ValueError, match=r"predicted must be VOCAB indices in \[0, 23\), got "
+                                         r"values from 0 to 99"):
+        position_accuracy(ref.masked_fill(ref == EOS, 99), ref)
+    with pytest.raises(ValueError, match="predicted and reference must have one row per caption"):
+        position_accuracy(ref[:2], ref)
+    with pytest.raises(TypeError, match=r"reference must be an int64 Tensor\[K, L\]"):
+        position_accuracy(ref, ref.float())
+    with pytest.raises(ValueError, match=r"reference must be an int64 Tensor\[K, L\]"):
+        majority_caption(ref[0])
+    with pytest.raises(ValueError, match=r"reference must hold at least one caption"):
+        majority_caption(ref[:0])
+    with pytest.raises(ValueError, match=r"reference must be VOCAB indices"):
+        majority_caption(ref - 1)
+    with pytest.raises(TypeError, match=r"reference must be an int64"):
+        majority_caption(ref.float())

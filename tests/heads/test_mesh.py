@@ -58,11 +58,9 @@ def test_vert_align_equals_grid_sample(device):
                       padding_mode="border", align_corners=False)[0, :, 0, 0]
         for i, m in enumerate(mesh.tolist())])
     assert_close(ours, ref)
-    v = verts.clone().requires_grad_(True)
     x = feats.clone().requires_grad_(True)
     inside = (torch.rand(4, 3, dtype=F64, device=device) * 1.2 - 0.6).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda a, b: vert_align(a, b, mesh[:4]), (x, inside))
-    assert v.requires_grad
 
 
 def test_refinement_starts_as_identity_and_moves_when_trained():
@@ -188,3 +186,67 @@ def test_bad_input():
         out = h(torch.zeros(1, 6, 8, 8))
         h.loss(out, [], [{"voxels": torch.zeros(1, 8, 8, 8, dtype=torch.bool),
                           "points": torch.zeros(1, 5, 3)}])
+
+
+def test_graph_conv_hand_case_and_bad_input():
+    g = GraphConv(1, 1).double()
+    with torch.no_grad():
+        g.w0.weight.fill_(2.0)
+        g.w1.weight.fill_(1.0)
+        g.w0.bias.zero_()
+        g.w1.bias.zero_()
+    f = torch.tensor([[1.0], [10.0], [100.0]], dtype=F64)
+    # path 0 - 1 - 2: f_i' = 2 f_i + sum of the neighbours
+    assert g(f, torch.tensor([[0, 1], [1, 2]])).flatten().tolist() == [12.0, 121.0, 210.0]
+    with pytest.raises(ValueError, match=r"f must be a floating-point Tensor\[V, 1\] "
+                                         r"\(in_features\), got Tensor\[3, 2\]"):
+        g(f.repeat(1, 2), torch.tensor([[0, 1]]))
+    with pytest.raises(TypeError, match="f must be a floating-point"):
+        g(f.long(), torch.tensor([[0, 1]]))
+    with pytest.raises(ValueError, match=r"edges must hold vertex indices in \[0, 3\) \(the rows "
+                                         r"of f\), got values from 0 to 3"):
+        g(f, torch.tensor([[0, 3]]))
+    with pytest.raises(ValueError, match=r"edges must hold vertex indices in \[0, 3\)"):
+        g(f, torch.tensor([[-1, 2]]))
+    with pytest.raises(ValueError, match=r"edges must be an int64 Tensor\[E, 2\], "
+                                         r"got Tensor\[1, 3\]"):
+        g(f, torch.tensor([[0, 1, 2]]))
+    with pytest.raises(TypeError, match="edges must be an int64"):
+        g(f, torch.tensor([[0.0, 1.0]]))
+
+
+def test_mesh_edges_bad_input():
+    with pytest.raises(ValueError, match=r"faces must be an int64 Tensor\[F, 3\], "
+                                         r"got Tensor\[2, 4\]"):
+        mesh_edges(torch.zeros(2, 4, dtype=torch.long))
+    with pytest.raises(TypeError, match="faces must be an int64"):
+        mesh_edges(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="faces must hold vertex indices >= 0"):
+        mesh_edges(torch.tensor([[0, 1, -1]]))
+    assert mesh_edges(torch.zeros(0, 3, dtype=torch.long)).shape == (0, 2)
+
+
+def test_refinement_stage_gradcheck():
+    torch.manual_seed(0)
+    stage = MeshRefinementStage(3, hidden=4, num_convs=2).double()
+    torch.nn.init.normal_(stage.offset.weight, std=0.3)  # trained: the offset is no longer 0
+    verts, faces = cubify(torch.ones(2, 1, 1, 1, dtype=F64))
+    verts = [verts[0] * 0.6, verts[1] * 0.4 + 0.1]  # inside the box: vert-align is smooth there
+    feats = torch.randn(2, 3, 4, 4, dtype=F64, requires_grad=True)
+    v0, v1 = (v.clone().requires_grad_(True) for v in verts)
+
+    def refined(x, a, b):
+        return torch.cat(stage(x, [a, b], faces))
+
+    assert torch.autograd.gradcheck(refined, (feats, v0, v1))
+
+
+def test_refinement_stage_bad_input():
+    stage = MeshRefinementStage(6, hidden=8, num_convs=1)
+    verts, faces = cubify(torch.ones(1, 1, 1, 1))
+    with pytest.raises(ValueError, match=r"features must be Tensor\[R, 6, S, S\] \(in_channels\)"):
+        stage(torch.zeros(1, 5, 4, 4), verts, faces)
+    with pytest.raises(ValueError, match=r"verts must hold one mesh per RoI \(2\), got 1"):
+        stage(torch.zeros(2, 6, 4, 4), verts, faces)
+    with pytest.raises(TypeError, match="verts must be a list"):
+        stage(torch.zeros(1, 6, 4, 4), verts[0], faces)

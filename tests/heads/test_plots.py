@@ -35,3 +35,15 @@ def test_plot_mesh_and_voxels():
     with pytest.raises(ValueError, match="faces must index"):
         plot_mesh(ax, verts[0], faces[0] + 30)
     plt.close(fig)
+
+
+def test_plot_voxels_bad_input():
+    fig = plt.figure()
+    ax = fig.add_subplot(projection="3d")
+    with pytest.raises(ValueError, match=r"voxels must be a bool Tensor\[D, H, W\] \(z, y, x\), "
+                                         r"got Tensor\[1, 2, 2, 2\]"):
+        plot_voxels(ax, torch.ones(1, 2, 2, 2, dtype=torch.bool))
+    with pytest.raises(TypeError, match=r"voxels must be a bool Tensor\[D, H, W\] \(z, y, x\) "
+                                        r"\(threshold occupancies first, e.g. probs > 0.5\)"):
+        plot_voxels(ax, torch.rand(2, 2, 2))
+    plt.close(fig)

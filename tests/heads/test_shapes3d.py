@@ -78,3 +78,51 @@ def test_bad_input():
         extrude(torch.zeros(1, 3, 3), torch.tensor([4]))
     with pytest.raises(ValueError, match="labels must be Tensor\\[1\\] of shape category ids"):
         extrude(torch.zeros(1, 3, 3, dtype=torch.bool), torch.tensor([7]))
+
+
+def _scene(n=2, size=16):
+    boxes = torch.tensor([[2.0, 2, 6, 6], [8, 8, 13, 14]])[:n]
+    masks = torch.zeros(n, size, size, dtype=torch.bool)
+    for k, (x1, y1, x2, y2) in enumerate(boxes.long().tolist()):
+        masks[k, y1:y2, x1:x2] = True
+    return SimpleNamespace(boxes=boxes, labels=torch.tensor([5, 7])[:n], masks=masks,
+                           iscrowd=torch.zeros(n, dtype=torch.bool),
+                           image=torch.zeros(3, size, size))
+
+
+def test_voxel_targets_hand_case():
+    vox = voxel_targets(_scene(), torch.tensor([0]), 4)
+    # a 4 x 4 square filling its box: the cube of half depth side / width = 1, every cell
+    assert vox.shape == (1, 4, 4, 4) and bool(vox.all())
+
+
+def test_whole_shapes_voxel_targets_surface_points_bad_input():
+    scene = _scene()
+    with pytest.raises(ValueError, match=r"scene.labels must be Tensor\[2\] \(one per box of "
+                                         r"scene.boxes\), got Tensor\[3\]"):
+        whole_shapes(SimpleNamespace(**{**vars(scene), "labels": torch.tensor([4, 5, 6])}))
+    with pytest.raises(ValueError, match=r"scene.boxes must be Tensor\[N, 4\]"):
+        whole_shapes(SimpleNamespace(**{**vars(scene), "boxes": torch.zeros(2, 5)}))
+    with pytest.raises(TypeError, match=r"scene must be a ShapesWorld Scene with .* without "
+                                        r"iscrowd"):
+        whole_shapes(SimpleNamespace(boxes=scene.boxes, labels=scene.labels, image=scene.image))
+    with pytest.raises(ValueError, match=r"rows must index the 2 boxes of the scene \(0\.\.1\), "
+                                         r"got values from 0 to 2"):
+        voxel_targets(scene, torch.tensor([0, 2]), 4)
+    with pytest.raises(ValueError, match=r"rows must be shapes \(categories \(4, 5, 6\)\), got "
+                                         r"row 1 of category 7"):
+        voxel_targets(scene, torch.tensor([1]), 4)
+    with pytest.raises(TypeError, match=r"rows must be an int64 Tensor\[K\]"):
+        voxel_targets(scene, torch.tensor([0.0]), 4)
+    with pytest.raises(ValueError, match="grid must be positive"):
+        voxel_targets(scene, torch.tensor([0]), 0)
+    with pytest.raises(ValueError, match=r"scene.masks must be Tensor\[2, 16, 16\]"):
+        voxel_targets(SimpleNamespace(**{**vars(scene), "masks": scene.masks[:1]}),
+                      torch.tensor([0]), 4)
+    with pytest.raises(ValueError, match=r"targets_fine must be a bool Tensor\[K, D, H, W\]"):
+        surface_points(torch.ones(4, 4, 4, dtype=torch.bool), 10)
+    with pytest.raises(TypeError, match=r"targets_fine must be a bool Tensor\[K, D, H, W\]"):
+        surface_points(torch.ones(1, 4, 4, 4, dtype=torch.long), 10)
+    with pytest.raises(ValueError, match="num_points must be positive"):
+        surface_points(torch.ones(1, 4, 4, 4, dtype=torch.bool), 0)
+    assert surface_points(torch.zeros(1, 2, 2, 2, dtype=torch.bool), 5).abs().sum() == 0

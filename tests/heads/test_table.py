@@ -17,6 +17,11 @@ def test_rows_and_counts():
     assert by["mask head"]["parameters"] == f"{count_parameters(trunk.roi_heads.mask_head):,}"
     assert by["caption head"]["parameters"] == f"{count_parameters(cap):,}"
     assert by["caption head"]["trained"] == "here, trunk frozen"
+    # DensePose's four losses (uv_head.densepose_losses) and its frozen trunk (lesson 08)
+    dense = by["DensePose head"]
+    assert dense["loss"] == "fg/bg CE + part CE (map, points) + smooth-L1 U,V + CSE CE"
+    assert dense["target"] == "masks, parts, (I,U,V) points (persons)"
+    assert dense["trained"] == "lesson 08, trunk frozen"
     total = sum(int(r["parameters"].replace(",", "")) for r in rows[:2])
     assert total == count_parameters(trunk)  # trunk + mask head = the whole Mask R-CNN
     text = format_table(rows)
