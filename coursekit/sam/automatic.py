@@ -249,4 +249,6 @@ def _xywh(box: Tensor) -> list:
 def _real(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {describe(value)}")
+    if value != value:  # NaN compares false with everything: every threshold would pass
+        raise ValueError(f"{name} must be a number, got NaN")
     return float(value)

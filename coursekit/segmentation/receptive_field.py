@@ -72,7 +72,8 @@ def _layer_geometry(module: nn.Module) -> list[tuple[int, int, int]]:
     if children:
         return [g for child in children for g in _layer_geometry(child)]
     pointwise = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.BatchNorm2d,
-                 nn.GroupNorm, nn.InstanceNorm2d, nn.Identity, nn.Dropout, nn.Dropout2d)
+                 nn.GroupNorm, nn.InstanceNorm2d, nn.Identity, nn.Dropout, nn.Dropout2d,
+                 nn.Sequential, nn.ModuleList)  # an empty container is the identity
     if isinstance(module, pointwise):
         return []
     raise TypeError(

@@ -85,6 +85,8 @@ def _check(model: nn.Module, image: Tensor, padding_mode: str) -> tuple[Tensor, 
     if padding_mode not in PADDING_MODES:
         raise ValueError(f"padding_mode must be 'reflect', 'zeros' or 'replicate', "
                          f"got {padding_mode!r}")
+    if min(image.shape[-2:]) < 1:
+        raise ValueError(f"image must have H, W >= 1 (one score per pixel), got {describe(image)}")
     single = image.dim() == 3
     image = image.unsqueeze(0) if single else image
     if padding_mode == "reflect" and min(image.shape[-2:]) <= patch // 2:
@@ -114,7 +116,7 @@ def sliding_window_segment(
     batch_size = positive_int(batch_size, "batch_size")
     n, c, h, w = image.shape
     padded = _pad(image, patch // 2, padding_mode)  # (N, C, H + P - 1, W + P - 1)
-    rows = max(1, batch_size // w)  # output rows per strip
+    rows = max(1, batch_size // max(w, 1))  # output rows per strip
     scores = []
     for i in range(n):
         for top in range(0, h, rows):
@@ -124,7 +126,10 @@ def sliding_window_segment(
             patches = patches.t().reshape(-1, c, patch, patch)  # (r*W, C, P, P)
             for j in range(0, len(patches), batch_size):
                 scores.append(model(patches[j : j + batch_size]).flatten(1))  # (b, K)
-    out = torch.cat(scores).reshape(n, h, w, -1).permute(0, 3, 1, 2)  # (N, K, H, W)
+    if not scores:  # an empty batch: the model on no patches still says K
+        scores.append(model(padded.new_zeros(0, c, patch, patch)).flatten(1))  # (0, K)
+    k = scores[0].shape[1]
+    out = torch.cat(scores).reshape(n, h, w, k).permute(0, 3, 1, 2)  # (N, K, H, W)
     return out[0] if single else out
 
 

@@ -77,6 +77,9 @@ def motion_label(frames: Tensor, boxes: Tensor, still_speed: float = 0.3) -> tup
     require_integer(frames, "frames", "an integer Tensor[L] (frame numbers)")
     require_dim(frames, "frames", 1, "an integer Tensor[L] (frame numbers)")
     check_boxes(boxes, "boxes")
+    if frames.shape[0] == 0:
+        raise ValueError("frames must hold at least one frame (a tube of length L >= 1), "
+                         f"got {describe(frames)}")
     if boxes.shape[0] != frames.shape[0]:
         raise ValueError(f"frames and boxes must have the same length L, got frames "
                          f"{describe(frames)} and boxes {describe(boxes)}")

@@ -23,7 +23,7 @@ import math
 
 from torch import Tensor, nn
 
-from coursekit.validators import positive_int, require_dim, require_floating
+from coursekit.validators import positive_int, require_dim, require_floating, shape_str
 from coursekit.video._checks import check_clips
 
 __all__ = ["SingleFrameCNN", "average_log_probs", "conv_block", "frame_encoder"]
@@ -68,6 +68,9 @@ def average_log_probs(frame_logits: Tensor) -> Tensor:
     """
     require_dim(frame_logits, "frame_logits", 3, "Tensor[N, T, L]")
     require_floating(frame_logits, "frame_logits", "a floating-point Tensor[N, T, L]")
+    if frame_logits.shape[1] == 0:  # log(1/0): no frame to average
+        raise ValueError("frame_logits must have at least one frame (T >= 1), got "
+                         f"{shape_str(frame_logits)}")
     log_p = frame_logits.log_softmax(dim=2)  # (N, T, L)
     return log_p.logsumexp(dim=1) - math.log(frame_logits.shape[1])  # (N, L)
 

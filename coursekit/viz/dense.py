@@ -79,13 +79,16 @@ def flow_to_color(flow: Tensor, max_flow: float | None = None) -> Tensor:
     dtype = flow.dtype
     if dtype in (torch.float16, torch.bfloat16):
         flow = flow.float()  # angles and blending in float32, the result in the input's dtype
-    if max_flow is None:
+    auto = max_flow is None
+    if auto:
         max_flow = flow.pow(2).sum(-3).sqrt().max() if flow.numel() else 1.0
     uv = flow / (max_flow + torch.finfo(flow.dtype).eps)  # (..., 2, H, W)
     u, v = uv.unbind(-3)  # each (..., H, W)
     wheel = make_colorwheel().to(device=flow.device, dtype=flow.dtype) / 255  # (55, 3)
     ncols = wheel.shape[0]
     rad = torch.sqrt(u * u + v * v)
+    if auto:  # r <= 1 by construction; rounding can give 1 + 1 ulp at the fastest pixel
+        rad = rad.clamp(max=1)
     a = torch.atan2(-v, -u) / torch.pi
     fk = (a + 1) / 2 * (ncols - 1)  # (..., H, W) in [0, 54]
     k0 = fk.floor().long()

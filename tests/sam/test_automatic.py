@@ -279,6 +279,10 @@ def test_bad_inputs(sam_pair):
         mask_to_box(torch.zeros(3, 3))
     with pytest.raises(ValueError, match="mode must be 'holes' or 'islands'"):
         remove_small_regions(torch.zeros(3, 3, dtype=torch.bool), 2, "gaps")
+    with pytest.raises(ValueError, match="area_thresh must be a number, got NaN"):
+        remove_small_regions(torch.zeros(3, 3, dtype=torch.bool), float("nan"), "holes")
+    with pytest.raises(ValueError, match="pred_iou_thresh must be a number, got NaN"):
+        AutomaticMaskGenerator(sam_pair[1], pred_iou_thresh=float("nan"))
     with pytest.raises(ValueError, match=r"mask must be a bool Tensor\[H, W\]"):
         remove_small_regions(torch.zeros(1, 3, 3, dtype=torch.bool), 2, "holes")
     with pytest.raises(ValueError, match="points_per_side must be positive"):

@@ -43,6 +43,15 @@ def test_layers_by_hand():
     assert receptive_field_of([(3, 1, 1)])["start"] == 0.5  # "same" padding keeps the centre
 
 
+def test_empty_module_is_the_identity():
+    # an empty nn.Sequential used to raise "TypeError ... got Sequential"; it sees one pixel,
+    # like the empty list of layers
+    identity = {"size": 1, "jump": 1, "start": 0.5}
+    assert receptive_field_of([]) == identity
+    assert receptive_field_of(nn.Sequential()) == identity
+    assert receptive_field_of(nn.Sequential(nn.ReLU(), nn.Sequential())) == identity
+
+
 @pytest.mark.parametrize("num_layers,kernel,stride",
                          [(1, 3, 1), (4, 3, 1), (3, 5, 1), (3, 3, 2), (2, 4, 3)])
 def test_formula_matches_walk(num_layers, kernel, stride):

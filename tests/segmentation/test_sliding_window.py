@@ -143,6 +143,10 @@ class _EvenPatch(torch.nn.Conv2d):
     (fcn_segment, (MODEL, IMAGE), {"padding_mode": 0}, TypeError, "padding_mode must be a str"),
     (fcn_segment, (MODEL, torch.rand(3, 2, 8)), {}, ValueError,
      r"reflect padding needs H, W > 2 \(half the patch\), got \(2, 8\)"),
+    (sliding_window_segment, (MODEL, torch.rand(3, 0, 8)), {"padding_mode": "zeros"}, ValueError,
+     r"image must have H, W >= 1 \(one score per pixel\), got Tensor\[3, 0, 8\]"),
+    (fcn_segment, (MODEL, torch.rand(1, 3, 8, 0)), {"padding_mode": "zeros"}, ValueError,
+     r"image must have H, W >= 1 .*got Tensor\[1, 3, 8, 0\]"),
     (sliding_window_segment, (MODEL, IMAGE), {"batch_size": 0}, ValueError,
      "batch_size must be positive, got 0"),
     (sliding_window_segment, (MODEL, IMAGE), {"batch_size": 2.0}, TypeError,
@@ -164,3 +168,10 @@ class _EvenPatch(torch.nn.Conv2d):
 def test_bad_input(fn, args, kwargs, error, match):
     with pytest.raises(error, match=match):
         fn(*args, **kwargs)
+
+
+@pytest.mark.parametrize("fn", [sliding_window_segment, fcn_segment])
+def test_empty_batch_gives_empty_scores(fn):
+    # N = 0 used to end in torch.cat([]) ("expected a non-empty list of Tensors")
+    model = PatchClassifier(num_classes=3, in_channels=2, width=3, num_layers=1)
+    assert fn(model, torch.rand(0, 2, 4, 5)).shape == (0, 3, 4, 5)

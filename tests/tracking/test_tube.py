@@ -80,6 +80,8 @@ def test_bad_input():
         motion_label(t, torch.zeros(3, 5))
     with pytest.raises(TypeError, match="frames must be an integer Tensor"):
         motion_label(t.double(), boxes_at([0, 1, 2]))
+    with pytest.raises(ValueError, match="frames must hold at least one frame"):
+        motion_label(t[:0], torch.zeros(0, 4, dtype=F64))
     with pytest.raises(ValueError, match="still_speed must be > 0"):
         motion_label(t, boxes_at([0, 1, 2]), still_speed=0)
     with pytest.raises(ValueError, match=r"tracks\[0\]: ids and boxes must have the same"):

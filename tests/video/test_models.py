@@ -59,6 +59,13 @@ def test_average_log_probs_gradcheck():
     assert gradcheck(average_log_probs, (logits,))
 
 
+def test_average_log_probs_without_frames_names_the_argument():
+    # T = 0 used to end in log(0): "ValueError: math domain error"
+    with pytest.raises(ValueError,
+                       match=r"frame_logits must have at least one frame .*Tensor\[2, 0, 4\]"):
+        average_log_probs(torch.zeros(2, 0, 4))
+
+
 def test_single_frame_is_the_frame_average():
     model = SingleFrameCNN(num_classes=4, width=4).double().eval()
     clips = torch.rand(3, 5, 3, 8, 8, dtype=F64)

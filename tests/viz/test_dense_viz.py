@@ -136,6 +136,16 @@ def test_flow_to_color_matches_torchvision(shape):
     assert_close(flow_to_color(flow), expected, atol=ONE_STEP, rtol=0)
 
 
+def test_flow_to_color_fastest_pixel_is_never_dimmed():
+    # normalised by its own max, |flow| / (max + eps) is 1 + 1.2e-7 at this float32 pixel (eps
+    # is below the ulp of max); it used to take the r > 1 branch: 0.75 x its colour,
+    # (0.75, 0.15, 0) instead of (1, 0.2, 0)
+    flow = torch.tensor([9.281625747680664, 3.378152370452881])[:, None, None]
+    flow = torch.cat([flow, torch.zeros(2, 1, 1)], 2)  # (2, 1, 2): that pixel and a still one
+    out = flow_to_color(flow)[:, 0, 0]
+    assert_close(out, torch.tensor([1.0, 0.2, 0.0]), rtol=0, atol=1e-3)
+
+
 def test_flow_to_color_batch_uses_global_max():
     flow = torch.randn(3, 2, 4, 5, dtype=torch.float64)
     out = flow_to_color(flow)
