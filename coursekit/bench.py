@@ -50,14 +50,14 @@ def peak_rss_mb() -> float:
 def time_lessons(lessons: Path, timeout: int = 600) -> list[Row]:
     """Run each lesson from a fresh kernel with 2 threads; one row per lesson."""
     import nbformat
-    from nbclient import NotebookClient
+
+    from coursekit.exercises.kernel import notebook_client
 
     rows = []
     total = 0.0
     for path in sorted(lessons.glob("[0-9][0-9]_*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(lessons)}})
+        client = notebook_client(nb, timeout=timeout, path=str(lessons))
         start = time.perf_counter()
         client.execute()
         seconds = time.perf_counter() - start

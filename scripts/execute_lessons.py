@@ -23,7 +23,8 @@ os.environ["PYTHONHASHSEED"] = "0"
 os.environ.pop("MPLBACKEND", None)
 
 import nbformat  # noqa: E402
-from nbclient import NotebookClient  # noqa: E402
+
+from coursekit.exercises.kernel import notebook_client  # noqa: E402
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -43,9 +44,7 @@ def clean(nb) -> None:
 
 def execute(path: Path) -> float:
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    )
+    client = notebook_client(nb, timeout=300, path=str(path.parent))
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start

@@ -131,6 +131,20 @@ def _run_slot(lanes: tuple[str, ...], commands: dict[str, list[str]], statuses: 
                   f"{time.perf_counter() - start:.0f} s", flush=True)
 
 
+def stall_report(folder: str | None) -> list[str]:
+    """Lines naming the kernels that ran past the stall watch (scripts/nonet/sitecustomize.py
+    writes their stacks to ``folder``); the empty files of the others are removed."""
+    if not folder or not Path(folder).is_dir():
+        return []
+    lines = []
+    for f in sorted(Path(folder).glob("kernel-*.txt")):
+        if f.stat().st_size == 0:
+            f.unlink()
+        else:
+            lines.append(f"==> a notebook kernel ran past the stall watch; its stacks: {f}")
+    return lines
+
+
 def run(extra: list[str], *, parallel: bool = True) -> int:
     os.chdir(ROOT)
     if named_paths(extra):  # ``scripts/test tests/dense -x``: just those, in one process
@@ -155,6 +169,8 @@ def run(extra: list[str], *, parallel: bool = True) -> int:
         for k, v in summary_counts(last.get(name, "")).items():
             total[k] = total.get(k, 0) + v
         print(f"==> lane {name}: {last.get(name, '(no summary line)').strip()}")
+    for line in stall_report(os.environ.get("COURSEKIT_STALL_DUMP")):
+        print(line)
     minutes, seconds = divmod(int(time.perf_counter() - start), 60)
     print(f"==> all lanes: {minutes}:{seconds:02d} wall")
     # the plain closing line CI reads: errors (a fixture or collection failed) count as failed

@@ -98,15 +98,14 @@ def _results_of_cell(lesson: str, index: int, cell, ran: bool) -> list[dict[str,
 def grade_notebook(path: str | os.PathLike, timeout: float = 300.0,
                    kernel_name: str = "python3") -> list[dict[str, str]]:
     """Run one notebook (never written back) and return one result per exercise check."""
-    from nbclient import NotebookClient
+    from coursekit.exercises.kernel import notebook_client
 
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=int(timeout) + 1, kernel_name=kernel_name,
-                            allow_errors=True,
-                            resources={"metadata": {"path": str(path.parent.resolve())}})
+    client = notebook_client(nb, timeout=int(timeout) + 1, path=str(path.parent.resolve()),
+                             kernel_name=kernel_name, allow_errors=True)
     start, ran = time.monotonic(), set()
     with client.setup_kernel():
         for index, cell in enumerate(nb.cells):

@@ -91,6 +91,8 @@ c.CourseDirectory.root = {root!r}
 c.CourseDirectory.db_url = "sqlite:///" + {db!r}
 c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
 c.Execute.timeout = 300
+# waits in 1 s slices: a lost zmq wakeup otherwise stalls a cell until the timeout
+c.AsyncKernelManager.client_class = "coursekit.exercises.kernel.PatientKernelClient"
 '''
 
 

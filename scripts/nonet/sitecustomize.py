@@ -64,3 +64,26 @@ def _install():
 
 if os.environ.get("COURSEKIT_BLOCK_NETWORK") == "1":
     _install()
+
+
+def _watch_kernel(folder: str, seconds: float = 120.0) -> None:
+    """``COURSEKIT_STALL_DUMP=DIR``: a notebook kernel alive after ``seconds`` writes every
+    thread's Python stack to DIR/kernel-PID.txt, and again every ``seconds`` (faulthandler's
+    watchdog is a C thread: it writes even while another thread holds the GIL). No lesson
+    needs two minutes, so a file there is a stall caught in the act."""
+    try:
+        with open("/proc/self/cmdline", "rb") as f:
+            if b"ipykernel" not in f.read():
+                return
+    except OSError:
+        return
+    import faulthandler
+
+    os.makedirs(folder, exist_ok=True)
+    out = open(os.path.join(folder, f"kernel-{os.getpid()}.txt"), "w")  # noqa: SIM115
+    faulthandler.dump_traceback_later(seconds, repeat=True, file=out)
+
+
+if os.environ.get("COURSEKIT_STALL_DUMP"):
+    _watch_kernel(os.environ["COURSEKIT_STALL_DUMP"],
+                  float(os.environ.get("COURSEKIT_STALL_SECONDS", "120")))

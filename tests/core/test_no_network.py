@@ -42,3 +42,20 @@ def test_this_run_is_blocked_when_scripts_test_runs_it():
     assert os.environ.get("COURSEKIT_NETWORK_BLOCKED") == "1"  # the guard loaded here too
     with pytest.raises(OSError, match="network blocked"):
         socket.create_connection(("93.184.216.34", 80), timeout=2)
+
+
+@pytest.mark.parametrize("argv_tail, dumps", [(["ipykernel_launcher"], True), ([], False)])
+def test_stall_watch_dumps_a_kernel_that_runs_too_long(tmp_path, argv_tail, dumps):
+    """COURSEKIT_STALL_DUMP: a kernel alive past COURSEKIT_STALL_SECONDS writes its stacks;
+    any other process is left alone."""
+    env = dict(os.environ, PYTHONPATH=str(NONET), COURSEKIT_STALL_DUMP=str(tmp_path),
+               COURSEKIT_STALL_SECONDS="0.5")
+    code = "import time\ndef waiting_here():\n    time.sleep(1.5)\nwaiting_here()\n"
+    subprocess.run([sys.executable, "-c", code, *argv_tail], env=env, timeout=60, check=True)
+    files = list(tmp_path.glob("kernel-*.txt"))
+    if not dumps:
+        assert files == []
+        return
+    assert len(files) == 1
+    text = files[0].read_text()
+    assert "waiting_here" in text and "Thread" in text, text

@@ -104,3 +104,12 @@ def test_named_paths_pick_out_test_arguments():
     assert lanes.named_paths(["tests/core/test_seed.py::test_x", "--durations=5"]) == [
         "tests/core/test_seed.py::test_x"]
     assert lanes.named_paths(["-x", "-k", "not slow", "no/such/dir"]) == []
+
+
+def test_stall_report_names_dumps_and_drops_empty_files(tmp_path):
+    (tmp_path / "kernel-1.txt").write_text("")
+    (tmp_path / "kernel-2.txt").write_text("Thread 0x1 (most recent call first):\n")
+    assert lanes.stall_report(str(tmp_path)) == [
+        f"==> a notebook kernel ran past the stall watch; its stacks: {tmp_path / 'kernel-2.txt'}"]
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["kernel-2.txt"]
+    assert lanes.stall_report(None) == [] and lanes.stall_report(str(tmp_path / "no")) == []

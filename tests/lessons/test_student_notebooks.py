@@ -26,13 +26,12 @@ WITH_EXERCISES = [p for p in sorted(LESSONS.glob("[0-9][0-9]_*.ipynb")) if _has_
 @pytest.mark.slow
 @pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda p: p.name)
 def test_student_version_runs_and_says_not_implemented(path):
-    from nbclient import NotebookClient
+    from coursekit.exercises.kernel import notebook_client
 
     lesson = nbformat.read(path, as_version=4)
     exercises = sum(len(solution_blocks(c.source)) for c in lesson.cells if c.cell_type == "code")
     nb = student_version(lesson)
-    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(LESSONS)}}).execute()
+    notebook_client(nb, timeout=300, path=str(LESSONS), allow_errors=True).execute()
     errors = [f"cell {i}: {o['ename']}: {o['evalue'][:200]}" for i, c in enumerate(nb.cells)
               for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, f"{path.name} student version fails: {errors}"
