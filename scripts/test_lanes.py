@@ -4,10 +4,11 @@
 
 * phase 1, two slots side by side:
   * slot 1: lane ``unit`` (every in-process test file), then lane ``cli`` (the files that
-    start a fresh Python with torch: the CLI, training runs, the wheel, these lanes, nbgrader);
+    start a fresh Python with torch: the CLI, training runs, the wheel, these lanes, nbgrader,
+    and ``scripts/lab``'s JupyterLab);
   * slot 2: lane ``lessons`` (the 13 lessons under nbval, the notebook hygiene, the two DDP
     ranks), then lane ``students`` (the student versions, ``coursekit grade``);
-* phase 2, alone: lane ``browser`` (JupyterLab in Chromium).
+* phase 2, alone: lane ``browser`` (JupyterLab in Chromium; its kernels get 2 threads).
 
 Why phases: the memory budget (3 GB PSS for the whole tree). JupyterLab, Chromium and a
 lesson's kernel take 1.5-2.3 GB together; beside the unit lane's pytest (up to 1.2 GB PSS)
@@ -51,6 +52,7 @@ LANES = {
         "tests/core/test_wheel.py",
         "tests/core/test_test_lanes.py",
         "tests/core/test_nbgrader.py",
+        "tests/core/test_lab_script.py",  # scripts/lab's JupyterLab, without a browser
     ),
     "lessons": (  # a kernel at a time: the lessons under nbval, then the two DDP ranks
         "lessons",
@@ -62,10 +64,12 @@ LANES = {
         "tests/core/test_grade.py",
     ),
     "browser": (  # JupyterLab (in Chromium): alone, in the second phase
-        "tests/core/test_lab_script.py",
         "tests/browser",
     ),
 }
+# what a lane's processes get on top of scripts/test's environment: the browser lane runs
+# alone, so its notebook kernels may use both cores
+LANE_ENV = {"browser": {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}}
 # the lanes whose pytest only drives kernels, JupyterLab or Chromium: they collect without torch
 KERNEL_LANES = ("lessons", "students", "browser")
 # phases run one after the other; a phase's slots run side by side (one per core), each slot's
@@ -123,7 +127,8 @@ def _run_slot(lanes: tuple[str, ...], commands: dict[str, list[str]], statuses: 
         with lock:
             print(f"==> lane {name}: {shlex.join(commands[name][1:])}", flush=True)
         proc = subprocess.Popen(commands[name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, bufsize=1, env={**os.environ, "COURSEKIT_LANE": name})
+                                text=True, bufsize=1, env={**os.environ, **LANE_ENV.get(name, {}),
+                                     "COURSEKIT_LANE": name})
         _pump(name, proc, last, lock)
         statuses[name] = proc.wait()
         with lock:

@@ -53,6 +53,8 @@ def test_the_lanes_split_the_test_files():
     assert "tests/core/test_ddp.py" in per_lane["lessons"]
     assert "tests/core/test_cli.py" in per_lane["cli"]
     assert "tests/browser/test_sam_click.py" in per_lane["browser"]
+    assert "tests/core/test_lab_script.py" in per_lane["cli"]
+    assert set(lanes.LANE_ENV) <= set(lanes.LANES)
     assert "tests/dense/test_flow.py" in per_lane["unit"]
     assert "--nbval" in commands["lessons"] and "lessons" in commands["lessons"]
     for name in ("unit", "cli", "students", "browser"):
@@ -113,3 +115,23 @@ def test_stall_report_names_dumps_and_drops_empty_files(tmp_path):
         f"==> a notebook kernel ran past the stall watch; its stacks: {tmp_path / 'kernel-2.txt'}"]
     assert sorted(f.name for f in tmp_path.iterdir()) == ["kernel-2.txt"]
     assert lanes.stall_report(None) == [] and lanes.stall_report(str(tmp_path / "no")) == []
+
+
+def test_a_lane_gets_its_own_environment(tmp_path):
+    """LANE_ENV reaches that lane's tests (and their kernels), and no other lane's."""
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_plain.py").write_text(
+        "import os\ndef test_plain():\n    assert 'LANE_MARK' not in os.environ\n")
+    (tmp_path / "lessons").mkdir()
+    (tmp_path / "lessons" / "test_marked.py").write_text(
+        "import os\ndef test_marked():\n    assert os.environ['LANE_MARK'] == 'yes'\n")
+    code = (f"import sys; sys.path.insert(0, {str(REPO / 'scripts')!r}); import test_lanes as t;"
+            f" t.ROOT = __import__('pathlib').Path({str(tmp_path)!r});"
+            " t.LANES = {'students': ('lessons',)}; t.NBVAL = [];"
+            " t.LANE_ENV = {'students': {'LANE_MARK': 'yes'}};"
+            " t.PHASES = ((('unit',), ('students',)),);"
+            " sys.exit(t.run(['-q']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "tests: 2 passed, 0 failed, 0 skipped"
