@@ -28,14 +28,11 @@ import torch
 from torch import Tensor
 
 from coursekit.data.layout import SHIRT_RGB
+from coursekit.heads._checks import check_scene
 from coursekit.validators import (
-    check_boxes,
     describe,
-    require_bool,
     require_dim,
     require_integer,
-    require_tensor,
-    shape_str,
 )
 
 __all__ = ["CONTEXT", "MAX_LEN", "SHAPE_COLOURS", "SHIRT_COLOURS", "SIZE_THRESHOLD", "VOCAB",
@@ -61,34 +58,13 @@ def _shirt_colour(image: Tensor, pixels: Tensor) -> str:
     return SHIRT_COLOURS[int(((table - rgb) ** 2).sum(1).argmin())]
 
 
-def _check_scene(scene: object) -> None:
-    fields = ("boxes", "labels", "iscrowd", "masks", "parts", "image")
-    missing = [k for k in fields if not hasattr(scene, k)]
-    if missing:
-        raise TypeError(f"scene must be a ShapesWorld Scene with {', '.join(fields)}, "
-                        f"got {describe(scene)} without {', '.join(missing)}")
-    check_boxes(scene.boxes, "scene.boxes")
-    N = len(scene.boxes)
-    require_dim(scene.image, "scene.image", 3, "Tensor[3, H, W]")
-    H, W = scene.image.shape[-2:]
-    for name, shape in (("labels", (N,)), ("iscrowd", (N,)), ("masks", (N, H, W)),
-                        ("parts", (H, W))):
-        t = getattr(scene, name)
-        expected = "Tensor[" + ", ".join(str(n) for n in shape) + "]"
-        require_tensor(t, f"scene.{name}", expected)
-        if t.shape != shape:
-            raise ValueError(f"scene.{name} must be {expected} (scene.boxes has {N} rows, "
-                             f"scene.image is {H} x {W}), got {shape_str(t)}")
-    require_bool(scene.masks, "scene.masks", f"a bool Tensor[{N}, {H}, {W}]")
-
-
 def caption_things(scene) -> tuple[Tensor, list[str]]:
     """The caption of each non-crowd thing of a ``Scene``: ``(rows, sentences)``.
 
     ``rows``: int64 Tensor[K], the rows of ``scene.boxes`` / ``labels`` / ``masks`` that get
     a caption (crowds are skipped); ``sentences``: K strings (module docstring).
     """
-    _check_scene(scene)
+    check_scene(scene, masks=True, parts=True)
     boxes, labels = scene.boxes.float().cpu(), scene.labels.cpu()
     scale = scene.image.shape[-1] / 64.0
     rows = torch.where(~scene.iscrowd.cpu().bool())[0]

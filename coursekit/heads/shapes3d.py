@@ -26,6 +26,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from coursekit.heads._checks import check_scene
 from coursekit.heads.chamfer import sample_points_from_meshes
 from coursekit.heads.cubify import cubify
 from coursekit.instance.targets import project_masks_on_boxes
@@ -36,7 +37,6 @@ from coursekit.validators import (
     require_bool,
     require_dim,
     require_integer,
-    require_tensor,
     shape_str,
 )
 
@@ -47,35 +47,9 @@ SHAPE_IDS = (4, 5, 6)  # circle, square, triangle (coursekit.data.CATEGORIES)
 PRISM_HALF_DEPTH = 0.5
 
 
-def _check_scene(scene: object, masks: bool = False) -> int:
-    """A ``Scene`` (or look-alike): ``boxes`` Tensor[N, 4], ``labels`` and ``iscrowd``
-    Tensor[N], ``image`` Tensor[3, H, W], and with ``masks`` bool Tensor[N, H, W]; returns N."""
-    fields = ("boxes", "labels", "iscrowd", "image") + (("masks",) if masks else ())
-    missing = [k for k in fields if not hasattr(scene, k)]
-    if missing:
-        raise TypeError(f"scene must be a ShapesWorld Scene with {', '.join(fields)}, "
-                        f"got {describe(scene)} without {', '.join(missing)}")
-    check_boxes(scene.boxes, "scene.boxes")
-    N = len(scene.boxes)
-    for name in ("labels", "iscrowd"):
-        t = getattr(scene, name)
-        require_tensor(t, f"scene.{name}", f"a Tensor[{N}] (one per box)")
-        if t.shape != (N,):
-            raise ValueError(f"scene.{name} must be Tensor[{N}] (one per box of scene.boxes), "
-                             f"got {shape_str(t)}")
-    require_dim(scene.image, "scene.image", 3, "Tensor[3, H, W]")
-    if masks:
-        H, W = scene.image.shape[-2:]
-        require_bool(scene.masks, "scene.masks", f"a bool Tensor[{N}, {H}, {W}]")
-        if scene.masks.shape != (N, H, W):
-            raise ValueError(f"scene.masks must be Tensor[{N}, {H}, {W}] (one per box, image "
-                             f"sized), got {shape_str(scene.masks)}")
-    return N
-
-
 def whole_shapes(scene) -> Tensor:
     """int64 Tensor[K]: rows of ``scene.boxes`` that are whole, unoccluded shapes (docstring)."""
-    _check_scene(scene)
+    check_scene(scene)
     boxes = scene.boxes.float().cpu()
     size = scene.image.shape[-1]
     labels, crowd = scene.labels.cpu(), scene.iscrowd.cpu()
@@ -132,7 +106,7 @@ def voxel_targets(scene, rows: Tensor, grid: int = 16) -> Tensor:
     ``rows``: int64 Tensor[K], rows of ``scene.boxes`` that are shapes (categories
     ``SHAPE_IDS``; ``whole_shapes`` picks the unoccluded ones).
     """
-    N = _check_scene(scene, masks=True)
+    N = check_scene(scene, masks=True)
     grid = positive_int(grid, "grid")
     require_integer(rows, "rows", f"an int64 Tensor[K] of rows of scene.boxes (0..{N - 1})")
     require_dim(rows, "rows", 1, f"an int64 Tensor[K] of rows of scene.boxes (0..{N - 1})")

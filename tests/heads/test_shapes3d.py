@@ -98,8 +98,8 @@ def test_voxel_targets_hand_case():
 
 def test_whole_shapes_voxel_targets_surface_points_bad_input():
     scene = _scene()
-    with pytest.raises(ValueError, match=r"scene.labels must be Tensor\[2\] \(one per box of "
-                                         r"scene.boxes\), got Tensor\[3\]"):
+    with pytest.raises(ValueError, match=r"scene.labels must be Tensor\[2\] \(scene.boxes has 2 "
+                                         r"rows, scene.image is \d+ x \d+\), got Tensor\[3\]"):
         whole_shapes(SimpleNamespace(**{**vars(scene), "labels": torch.tensor([4, 5, 6])}))
     with pytest.raises(ValueError, match=r"scene.boxes must be Tensor\[N, 4\]"):
         whole_shapes(SimpleNamespace(**{**vars(scene), "boxes": torch.zeros(2, 5)}))
