@@ -83,19 +83,27 @@ def test_summary_counts_by_hand(line, counts):
     assert lanes.summary_counts(line) == counts
 
 
-def test_a_failing_lane_fails_the_run(tmp_path):
-    """A one-test suite per lane: the failure's status comes back, and the totals add up."""
+def _two_lane_run(tmp_path, unit_test: str, students_test: str, lane_env: dict | None = None):
+    """scripts/test_lanes.py on a folder with one test file per lane (unit: tests/, students:
+    lessons/), the two lanes side by side; the finished process."""
     (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "test_ok.py").write_text("def test_ok():\n    pass\n")
+    (tmp_path / "tests" / "test_unit.py").write_text(unit_test)
     (tmp_path / "lessons").mkdir()
-    (tmp_path / "lessons" / "test_bad.py").write_text("def test_bad():\n    assert False\n")
+    (tmp_path / "lessons" / "test_students.py").write_text(students_test)
     code = (f"import sys; sys.path.insert(0, {str(REPO / 'scripts')!r}); import test_lanes as t;"
             f" t.ROOT = __import__('pathlib').Path({str(tmp_path)!r});"
             " t.LANES = {'students': ('lessons',)}; t.NBVAL = [];"
+            f" t.LANE_ENV = {lane_env or {}!r};"
             " t.PHASES = ((('unit',), ('students',)),);"
             " sys.exit(t.run(['-q']))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=tmp_path, timeout=120)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+
+
+def test_a_failing_lane_fails_the_run(tmp_path):
+    """A one-test suite per lane: the failure's status comes back, and the totals add up."""
+    out = _two_lane_run(tmp_path, "def test_ok():\n    pass\n",
+                        "def test_bad():\n    assert False\n")
     assert out.returncode == 1, out.stdout + out.stderr
     assert out.stdout.strip().splitlines()[-1] == "tests: 1 passed, 1 failed, 0 skipped"
     assert "[students]" in out.stdout and "[    unit]" in out.stdout
@@ -119,19 +127,9 @@ def test_stall_report_names_dumps_and_drops_empty_files(tmp_path):
 
 def test_a_lane_gets_its_own_environment(tmp_path):
     """LANE_ENV reaches that lane's tests (and their kernels), and no other lane's."""
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "test_plain.py").write_text(
-        "import os\ndef test_plain():\n    assert 'LANE_MARK' not in os.environ\n")
-    (tmp_path / "lessons").mkdir()
-    (tmp_path / "lessons" / "test_marked.py").write_text(
-        "import os\ndef test_marked():\n    assert os.environ['LANE_MARK'] == 'yes'\n")
-    code = (f"import sys; sys.path.insert(0, {str(REPO / 'scripts')!r}); import test_lanes as t;"
-            f" t.ROOT = __import__('pathlib').Path({str(tmp_path)!r});"
-            " t.LANES = {'students': ('lessons',)}; t.NBVAL = [];"
-            " t.LANE_ENV = {'students': {'LANE_MARK': 'yes'}};"
-            " t.PHASES = ((('unit',), ('students',)),);"
-            " sys.exit(t.run(['-q']))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=tmp_path, timeout=120)
+    out = _two_lane_run(
+        tmp_path, "import os\ndef test_plain():\n    assert 'LANE_MARK' not in os.environ\n",
+        "import os\ndef test_marked():\n    assert os.environ['LANE_MARK'] == 'yes'\n",
+        lane_env={"students": {"LANE_MARK": "yes"}})
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.strip().splitlines()[-1] == "tests: 2 passed, 0 failed, 0 skipped"
