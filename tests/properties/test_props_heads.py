@@ -33,7 +33,7 @@ from coursekit.heads import (
     vert_align,
     voxel_loss,
 )
-from coursekit.heads.captions import BOS, EOS, MAX_LEN, PAD, WORDS
+from coursekit.heads.captions import BOS, EOS, MAX_LEN, PAD, VOCAB, WORDS
 from coursekit.heads.cubify import FACE_DIRECTIONS
 
 try:
@@ -369,3 +369,46 @@ def test_encode_decode_round_trip(device, batch):
         n = len(s.split())
         assert row[0] == BOS and row[n + 1] == EOS and all(t == PAD for t in row[n + 2:])
         assert all(t not in (PAD, BOS, EOS) for t in row[1:n + 1])
+
+
+@on_devices
+@PROPS
+@given(seed=seeds, batch=sentences.filter(len), dtype=floats)
+def test_caption_loss_is_the_mean_negative_log_likelihood(device, seed, batch, dtype):
+    """Next-word cross-entropy over the non-<pad> targets, recounted as logsumexp - logit."""
+    from coursekit.heads import caption_loss
+
+    tokens = encode(batch, device)
+    R, L = tokens.shape
+    logits = torch.randn(R, L - 1, len(VOCAB), generator=gen(seed), dtype=dtype).to(device)
+    loss = caption_loss(logits, tokens)
+    assert loss.dtype == dtype and loss.device.type == device
+    terms = [float(torch.logsumexp(logits[r, t].double(), 0) - logits[r, t, tokens[r, t + 1]])
+             for r in range(R) for t in range(L - 1) if int(tokens[r, t + 1]) != PAD]
+    expected = sum(terms) / len(terms)
+    tol = 1e-9 if dtype == F64 else 1e-4
+    assert abs(float(loss) - expected) <= tol * max(1.0, abs(expected))
+
+
+@PROPS
+@given(pred=sentences, ref=sentences)
+def test_caption_accuracy_recounts_words_and_positions(pred, ref):
+    """Word accuracy = matching (position, word) pairs over reference words; exact = equal
+    sentences; position_accuracy's counts = references with at least i words."""
+    from coursekit.heads import caption_accuracy, position_accuracy
+
+    n = min(len(pred), len(ref))
+    pred, ref = pred[:n], ref[:n]
+    p, r = encode(pred, "cpu"), encode(ref, "cpu")
+    out = caption_accuracy(p, r)
+    pw, rw = [s.split() for s in pred], [s.split() for s in ref]
+    total = sum(map(len, rw))
+    right = sum(a == b for ps, rs in zip(pw, rw, strict=True) for a, b in zip(ps, rs))
+    assert out["n"] == n
+    if total:
+        assert abs(out["word"] - right / total) < 1e-12
+    if n:
+        assert abs(out["exact"] - sum(a == b for a, b in zip(pred, ref, strict=True)) / n) < 1e-12
+        assert caption_accuracy(r, r)["exact"] == 1.0
+    for i, acc, count in position_accuracy(p, r):
+        assert count == sum(len(words) >= i for words in rw) and 0.0 <= acc <= 1.0
