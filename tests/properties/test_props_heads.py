@@ -412,3 +412,35 @@ def test_caption_accuracy_recounts_words_and_positions(pred, ref):
         assert caption_accuracy(r, r)["exact"] == 1.0
     for i, acc, count in position_accuracy(p, r):
         assert count == sum(len(words) >= i for words in rw) and 0.0 <= acc <= 1.0
+
+
+def _in_some_triangle(points: torch.Tensor, tri: torch.Tensor, tol: float) -> torch.Tensor:
+    """bool Tensor[S]: each point lies in (the plane and the inside of) one of the triangles."""
+    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]  # (F, 3)
+    v0, v1, v2 = b - a, c - a, points[:, None] - a  # (F, 3), (F, 3), (S, F, 3)
+    d00, d01, d11 = (v0 * v0).sum(-1), (v0 * v1).sum(-1), (v1 * v1).sum(-1)
+    d20, d21 = (v2 * v0).sum(-1), (v2 * v1).sum(-1)
+    den = d00 * d11 - d01 * d01
+    v = (d11 * d20 - d01 * d21) / den
+    w = (d00 * d21 - d01 * d20) / den
+    u = 1 - v - w
+    back = u[..., None] * a + v[..., None] * b + w[..., None] * c  # the point rebuilt
+    near = (back - points[:, None]).norm(dim=-1) <= tol
+    inside = (u >= -tol) & (v >= -tol) & (w >= -tol) & near
+    return inside.any(dim=1)
+
+
+@on_devices
+@PROPS
+@given(seed=seeds, F_=st.integers(1, 4), S=st.integers(1, 20), dtype=floats)
+def test_sampled_points_lie_on_the_mesh(device, seed, F_, S, dtype):
+    from coursekit.heads import sample_points_from_meshes
+
+    g = gen(seed)
+    verts = torch.randn(3 * F_, 3, generator=g, dtype=dtype).to(device)
+    faces = torch.arange(3 * F_, device=device).reshape(F_, 3)
+    points = sample_points_from_meshes(verts, faces, S,
+                                       generator=torch.Generator(device).manual_seed(seed))
+    assert points.shape == (S, 3) and points.dtype == dtype and points.device.type == device
+    tol = 1e-9 if dtype == F64 else 1e-3
+    assert bool(_in_some_triangle(points.double(), verts[faces].double(), tol).all())
