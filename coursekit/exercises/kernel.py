@@ -1,11 +1,13 @@
 """Run notebooks with nbclient without the ~300 s stalls of a missed zmq wakeup.
 
 nbclient waits for a cell's reply with one ``poll(timeout)`` on an asyncio zmq socket.
-asyncio can only watch zmq's edge-triggered file descriptor; when that edge is lost (it
-happened about once per full test run on a busy 2-core machine, pyzmq 27) the poll sleeps
-until its timeout, finds the reply waiting all along, and the notebook goes on: no error,
-just a cell that "took" the whole time limit (300 s in ``coursekit grade`` and the student
-runs). Stacks taken during a stall showed the kernel idle, its reply sent.
+asyncio can only watch zmq's edge-triggered file descriptor; if that edge is lost, pyzmq's
+poll sleeps until its timeout, then checks the socket, finds the reply and returns it: no
+error, just a cell that "took" the whole time limit. That is the likeliest cause of the
+stalls we saw about once per full test run on a busy 2-core machine (pyzmq 27): a notebook
+run through nbclient with a 300 s limit (student versions, nbgrader) sat ~300 s with its
+kernel idle, then passed; nbval, whose client polls zmq directly, never stalled. No stall
+was caught in the act after this fix (see ``scripts/test``'s stall watch).
 
 ``PatientKernelClient``'s channels wait in slices of ``POLL_SLICE`` seconds instead: each
 slice ends in a real ``zmq_poll`` that sees a waiting message, so a lost edge costs at most

@@ -116,7 +116,7 @@ def sliding_window_segment(
     batch_size = positive_int(batch_size, "batch_size")
     n, c, h, w = image.shape
     padded = _pad(image, patch // 2, padding_mode)  # (N, C, H + P - 1, W + P - 1)
-    rows = max(1, batch_size // max(w, 1))  # output rows per strip
+    rows = max(1, batch_size // w)  # output rows per strip (_check: W >= 1)
     scores = []
     for i in range(n):
         for top in range(0, h, rows):
