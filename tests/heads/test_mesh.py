@@ -250,3 +250,14 @@ def test_refinement_stage_bad_input():
         stage(torch.zeros(2, 6, 4, 4), verts, faces)
     with pytest.raises(TypeError, match="verts must be a list"):
         stage(torch.zeros(1, 6, 4, 4), verts[0], faces)
+
+
+def test_graph_conv_edges_must_be_an_integer_matrix():
+    from coursekit.heads.mesh import GraphConv
+
+    conv = GraphConv(3, 2)
+    f = torch.zeros(4, 3)
+    with pytest.raises(TypeError, match="edges must be an int64 Tensor"):
+        conv(f, torch.zeros(2, 2))
+    with pytest.raises(ValueError, match=r"edges must be an int64 Tensor\[E, 2\]"):
+        conv(f, torch.tensor([0, 1]))
