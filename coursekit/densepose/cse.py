@@ -296,7 +296,10 @@ def transfer_texture(source_vertices: Tensor, source_colors: Tensor, target_vert
     has = count > 0
     texture = total / count.clamp(min=1)[:, None]  # (V, C)
     d = distances.to(dev).masked_fill(~has[None, :], math.inf)  # (V, V): only textured ones
-    texture = texture[d.argmin(1)]  # every vertex reads its nearest textured vertex (itself)
+    # a vertex without texture reads its nearest textured vertex; a textured one keeps its own
+    # (even when another textured vertex is at distance 0 from it)
+    nearest = torch.where(has, torch.arange(V, device=dev), d.argmin(1))
+    texture = texture[nearest]
     return texture[target_vertices.to(dev)]
 
 

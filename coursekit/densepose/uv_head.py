@@ -210,7 +210,8 @@ def densepose_losses(outputs: dict[str, Tensor], proposals: list[Tensor],
     if R == 0:
         return {"coarse": zero, **({"segm": zero} if gt_parts is not None else {}),
                 "parts": zero, "uv": zero,
-                **({"cse": zero} if vertex_embeddings is not None else {})}
+                **({"cse": zero + (vertex_embeddings.sum() * 0).to(zero.dtype)}  # in the graph
+                   if vertex_embeddings is not None else {})}
     targets = [project_masks_on_boxes(m, p.to(coarse.dtype), torch.arange(len(p),
                                       device=p.device), M, aligned=True)
                for p, m in zip(proposals, gt_masks, strict=True) if len(p)]
@@ -231,7 +232,7 @@ def densepose_losses(outputs: dict[str, Tensor], proposals: list[Tensor],
     if len(pts) == 0:
         losses.update({"parts": zero, "uv": zero})
         if vertex_embeddings is not None:
-            losses["cse"] = zero + vertex_embeddings.sum() * 0
+            losses["cse"] = zero + (vertex_embeddings.sum() * 0).to(zero.dtype)
         return losses
     read = dict(zip(names, values.split(sizes, dim=1), strict=True))
     part = pts[:, 2].long()  # (n,) true part 1..P

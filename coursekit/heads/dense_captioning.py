@@ -241,14 +241,21 @@ def position_accuracy(predicted: Tensor, reference: Tensor) -> list[tuple[int, f
 def majority_caption(reference: Tensor) -> Tensor:
     """The blind baseline: at each position the most frequent word of ``reference`` rows.
 
-    int64 Tensor[1, L] (``<bos>``, then per position the commonest token, ``<pad>`` after
-    the first ``<eos>``): what a head that ignores the image can best say word by word.
+    Tensor[1, L] of ``reference``'s dtype (``<bos>``, then per position the commonest token,
+    ties to the smallest token id, ``<pad>`` after the first ``<eos>``): what a head that
+    ignores the image can best say word by word.
     """
     _check_tokens(reference, "reference")
     if len(reference) == 0:
         raise ValueError(f"reference must hold at least one caption, got {shape_str(reference)}")
-    row = torch.mode(reference, dim=0).values.clone()
-    row[0] = BOS
+    # count each token per position; argmax takes the first maximum: ties go to the smallest
+    # token id on every device (torch.mode leaves its tie rule unspecified)
+    counts = torch.zeros(reference.shape[1], len(VOCAB), dtype=torch.int64,
+                         device=reference.device)
+    index = reference.T.long()  # (L, K)
+    counts.scatter_add_(1, index, torch.ones_like(index))  # (L, V)
+    row = counts.argmax(1).to(reference.dtype)
+    row[:1] = BOS  # (no column: Tensor[1, 0])
     ends = torch.where(row == EOS)[0]
     if len(ends):
         row[int(ends[0]) + 1:] = PAD

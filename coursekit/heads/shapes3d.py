@@ -51,14 +51,14 @@ def whole_shapes(scene) -> Tensor:
     """int64 Tensor[K]: rows of ``scene.boxes`` that are whole, unoccluded shapes (docstring)."""
     check_scene(scene)
     boxes = scene.boxes.float().cpu()
-    size = scene.image.shape[-1]
+    H, W = scene.image.shape[-2:]
     labels, crowd = scene.labels.cpu(), scene.iscrowd.cpu()
     keep = []
     for r in range(len(boxes)):
         if crowd[r] or int(labels[r]) not in SHAPE_IDS:
             continue
         x1, y1, x2, y2 = boxes[r].tolist()
-        if x1 <= 0 or y1 <= 0 or x2 >= size or y2 >= size:
+        if x1 <= 0 or y1 <= 0 or x2 >= W or y2 >= H:
             continue
         others = torch.cat([boxes[:r], boxes[r + 1:]])
         touch = ((others[:, 0] <= x2) & (others[:, 2] >= x1) & (others[:, 1] <= y2)
@@ -91,7 +91,8 @@ def extrude(silhouettes: Tensor, labels: Tensor, cube_depth: Tensor | None = Non
     device = silhouettes.device
     c = (torch.arange(G, device=device, dtype=torch.float32) * 2 + 1) / G - 1  # cell centres
     z, y, x = c.view(G, 1, 1), c.view(1, G, 1), c.view(1, 1, G)
-    sphere = (1 - x**2 - y**2).clamp(min=0).sqrt().expand(G, G, G)  # (G, G, G) half depth
+    r2 = x**2 + y**2  # outside the unit disk no z is in the ball: half depth -1
+    sphere = torch.where(r2 <= 1, (1 - r2).clamp(min=0).sqrt(), -1.0).expand(G, G, G)
     depth = torch.ones(K, device=device) if cube_depth is None else cube_depth.to(device).float()
     half = torch.where(
         (labels == 4).view(K, 1, 1, 1), sphere,
@@ -142,7 +143,11 @@ def surface_points(targets_fine: Tensor, num_points: int,
         raise TypeError(f"targets_fine must be {expected} (or float occupancies), "
                         f"got {describe(targets_fine)}")
     num_points = positive_int(num_points, "num_points")
-    verts, faces = cubify(targets_fine.float())
+    verts, faces = cubify(targets_fine)  # float32 points for bool targets, else their dtype
+    if len(verts) == 0:
+        return torch.zeros(0, num_points, 3, device=targets_fine.device,
+                           dtype=torch.float32 if targets_fine.dtype == torch.bool
+                           else targets_fine.dtype)
     out = []
     for v, f in zip(verts, faces, strict=True):
         if len(f) == 0:

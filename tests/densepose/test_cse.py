@@ -166,6 +166,15 @@ def test_transfer_texture_hand_case():
     assert out.tolist() == [[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]]
 
 
+def test_transfer_texture_keeps_the_own_colour_of_coinciding_textured_vertices():
+    # regression: vertices 0 and 1 share a position (distance 0); both have source pixels, so
+    # each keeps its own mean colour (the nearest-vertex fallback is only for vertex 2)
+    d = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
+    colors = torch.tensor([[1.0], [5.0]])
+    out = transfer_texture(torch.tensor([0, 1]), colors, torch.tensor([0, 1, 2]), d)
+    assert out.tolist() == [[1.0], [5.0], [1.0]]
+
+
 def test_bad_inputs_of_the_helpers():
     d = torch.zeros(3, 3)
     with pytest.raises(ValueError, match="pred_vertices must be vertex indices"):

@@ -150,6 +150,23 @@ def test_segm_loss_is_a_dense_cross_entropy_on_the_part_map():
     assert losses["segm"].item() == pytest.approx(ref.item(), rel=1e-6)
 
 
+def test_losses_without_rois_keep_the_vertex_embeddings_in_the_graph():
+    # regression: with no RoI at all the CSE term still reaches vertex_embeddings (zero
+    # gradient, not None), as it does when RoIs have no point
+    from coursekit.densepose.cse import body_template
+
+    template = body_template(0.2)
+    sizes = {"coarse": 2, "fine": 11, "u": 11, "v": 11, "embedding": 3}
+    out = {k: torch.zeros(0, c, 4, 4, requires_grad=True) for k, c in sizes.items()}
+    vertices = torch.randn(len(template), 3, requires_grad=True)
+    losses = densepose_losses(out, [torch.zeros(0, 4)], [torch.zeros(0, 8, 8, dtype=torch.bool)],
+                              [torch.zeros(0, 2, 5)], template=template,
+                              vertex_embeddings=vertices)
+    assert losses["cse"].item() == 0
+    losses["cse"].backward()
+    assert vertices.grad is not None and (vertices.grad == 0).all()
+
+
 def test_cse_loss_term_uses_template_vertices():
     head = small_head()
     out = head(torch.randn(1, 64, 14, 14))

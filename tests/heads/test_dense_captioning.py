@@ -102,6 +102,12 @@ def test_accuracy_and_majority_by_hand():
                                      VOCAB.index("circle"), VOCAB.index("alone"), EOS]
 
 
+
+def test_majority_caption_of_empty_rows_regression():
+    # rows without a column: no position to fill (writing <bos> at position 0 raised)
+    assert majority_caption(torch.zeros(2, 0, dtype=torch.long)).shape == (1, 0)
+    assert majority_caption(torch.full((2, 1), EOS)).tolist() == [[BOS]]
+
 def test_overfit_one_batch():
     torch.manual_seed(0)
     h = head()

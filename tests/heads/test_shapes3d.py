@@ -29,6 +29,17 @@ def test_extrude_by_hand():
     assert torch.equal(vox[2], prism)  # the middle half of the depth slices
 
 
+
+def test_extrude_sphere_odd_grid_regression():
+    # G odd: the middle depth slice z = 0 held the silhouette's corner cells outside the
+    # unit disk (sqrt(1 - x² - y²) clamped to 0, and |0| <= 0); the sphere holds none of them
+    G = 5
+    vox = extrude(torch.ones(1, G, G, dtype=torch.bool), torch.tensor([4]))
+    c = (torch.arange(G) * 2 + 1) / G - 1
+    ball = (c.view(G, 1, 1) ** 2 + c.view(1, G, 1) ** 2 + c.view(1, 1, G) ** 2) <= 1
+    assert torch.equal(vox[0], ball)
+    assert not bool(vox[0, :, 0, 0].any())  # the corner column (x² + y² = 1.28) is empty
+
 def test_extrude_keeps_the_silhouette():
     sil = torch.zeros(1, 6, 6, dtype=torch.bool)
     sil[0, 1:3, 2:5] = True
@@ -46,6 +57,16 @@ def test_whole_shapes_rules():
     # rows 0 and 1 overlap, row 3 touches the border, row 4 is a person
     assert whole_shapes(scene).tolist() == [2, 5]
 
+
+
+def test_whole_shapes_non_square_image_regression():
+    # the border test read the image width for y as well
+    scene = SimpleNamespace(boxes=torch.tensor([[2.0, 20, 6, 32], [2, 40, 6, 44]]),
+                            labels=torch.tensor([4, 5]), iscrowd=torch.zeros(2, dtype=torch.bool),
+                            image=torch.zeros(3, 32, 64))
+    assert whole_shapes(scene).tolist() == []  # row 0 touches the bottom; row 1 is below it
+    tall = SimpleNamespace(**{**vars(scene), "image": torch.zeros(3, 64, 32)})
+    assert whole_shapes(tall).tolist() == [0, 1]  # both inside a 64 x 32 image
 
 def test_targets_of_rendered_scenes():
     scenes = render_batch(range(6), 64, p_person=0.0, p_crowd=0.0)
@@ -70,6 +91,16 @@ def test_surface_points_on_the_fine_target():
     assert pts.shape == (1, 200, 3)
     assert bool(((pts.abs().max(-1).values - 1).abs() < 1e-6).all())
 
+
+
+def test_surface_points_no_grid_and_float64_regression():
+    # no grid: Tensor[0, P, 3] (torch.stack of nothing raised); float64 occupancies keep their
+    # dtype, and one just above 1/2 is occupied as cubify has it (a float32 copy rounded it off)
+    assert surface_points(torch.zeros(0, 2, 2, 2, dtype=torch.bool), 5).shape == (0, 5, 3)
+    occ = torch.full((1, 1, 1, 1), 0.5 + 1e-12, dtype=torch.float64)
+    pts = surface_points(occ, 50, torch.Generator().manual_seed(0))
+    assert pts.dtype == torch.float64
+    assert bool(((pts.abs().max(-1).values - 1).abs() < 1e-12).all())  # on the cell's faces
 
 def test_bad_input():
     with pytest.raises(ValueError, match="silhouettes must be square grids"):
