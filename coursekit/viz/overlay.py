@@ -414,7 +414,7 @@ def _panoptic_rgb(
     if category_of_segment is None:
         table = palette(int(ids.max()) + 1 if ids.numel() else 1, device=segment_ids.device)
         table[0] = 0.0
-        table = table[ids.clamp(min=0)] * (ids >= 0)[:, None]  # (S, 3)
+        table = table[ids.clamp(min=0).long()] * (ids >= 0)[:, None]  # (S, 3); uint8 ids too
         return table[inverse].permute(2, 0, 1).contiguous()
     if not isinstance(category_of_segment, dict):
         raise TypeError(
@@ -448,11 +448,20 @@ def _panoptic_rgb(
 def parts_colors(parts: Tensor, num_parts: int) -> Tensor:
     """Colour a body-part map Tensor[H, W] (0 = background, 1..num_parts) -> Tensor[3, H, W].
 
-    Background is black; part p gets ``palette(num_parts)[p - 1]``.
+    Background is black; part p gets ``palette(num_parts, seed=3)[p - 1]``. Other values
+    raise ``ValueError``.
     """
+    require_tensor(parts, "parts", "an integer Tensor[H, W] of part ids")
+    if parts.dim() != 2:
+        raise ValueError(f"parts must be Tensor[H, W] of part ids, got {describe(parts)}")
+    _check_integer(parts, "parts", "an integer tensor")
     num_parts = positive_int(num_parts, "num_parts")
+    bad = (parts < 0) | (parts > num_parts)
+    if bool(bad.any()):
+        raise ValueError(f"parts must lie in [0, {num_parts}] (0 = background), "
+                         f"got {int(parts[bad][0])}")
     table = torch.cat([torch.zeros(1, 3), palette(num_parts, seed=3)])  # (num_parts + 1, 3)
-    return label_colors(parts, num_parts + 1, ignore_index=-1, colors=table)
+    return label_colors(parts, num_parts + 1, ignore_index=0, colors=table)  # 0: black
 
 
 def uv_colors(uv: Tensor, parts: Tensor, background: Tensor | None = None) -> Tensor:

@@ -429,6 +429,15 @@ def test_parts_and_uv_colors_hand_computed(device):
     assert_close(uv_colors(uv, parts, background)[:, 0, 0].cpu(), torch.full((3,), 0.9))
 
 
+def test_uint8_segment_ids_and_part_id_minus_one():
+    # regression: uint8 ids indexed the palette as a byte mask (wrong colours or an error)
+    ids = torch.tensor([[0, 3], [5, 3]])
+    assert_close(panoptic_colors(ids.to(torch.uint8)), panoptic_colors(ids))
+    # regression: part id -1 was taken for the background (ignore_index=-1), -2 raised
+    with pytest.raises(ValueError, match=r"parts must lie in \[0, 2\] \(0 = background\), got -1"):
+        parts_colors(torch.tensor([[0, -1]]), 2)
+
+
 # ---------------------------------------------------------------- segment_boundaries
 
 
@@ -579,7 +588,7 @@ UV = torch.zeros(2, 2, 2)
     (panoptic_colors, (IDS, [(3, 1)]), TypeError, "category_of_segment must be a dict"),
     (panoptic_colors, (IDS, None, (4,), torch.ones(8, 3, dtype=torch.long)), TypeError,
      r"category_colors must be a float Tensor\[K, 3\]"),
-    (parts_colors, (torch.tensor([[0, 4]]), 3), ValueError, r"labels must lie in \[0, 4\)"),
+    (parts_colors, (torch.tensor([[0, 4]]), 3), ValueError, r"parts must lie in \[0, 3\]"),
     (parts_colors, (IDS, 0), ValueError, "num_parts must be positive, got 0"),
     (uv_colors, (torch.zeros(3, 2, 2), IDS), ValueError,
      r"uv must be a float Tensor\[2, H, W\], got Tensor\[3, 2, 2\] float32"),
