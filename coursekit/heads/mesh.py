@@ -141,8 +141,6 @@ class GraphConv(nn.Module):
             raise ValueError(f"f must be {expected}, got {shape_str(f)}")
         require_integer(edges, "edges", "an int64 Tensor[E, 2]")
         require_dim(edges, "edges", 2, "an int64 Tensor[E, 2]")
-        require_integer(edges, "edges", "an int64 Tensor[E, 2]")
-        require_dim(edges, "edges", 2, "an int64 Tensor[E, 2]")
         if edges.shape[1] != 2:
             raise ValueError(f"edges must be an int64 Tensor[E, 2], got {shape_str(edges)}")
         if len(edges) and (int(edges.min()) < 0 or int(edges.max()) >= len(f)):

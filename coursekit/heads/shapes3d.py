@@ -92,7 +92,7 @@ def extrude(silhouettes: Tensor, labels: Tensor, cube_depth: Tensor | None = Non
     c = (torch.arange(G, device=device, dtype=torch.float32) * 2 + 1) / G - 1  # cell centres
     z, y, x = c.view(G, 1, 1), c.view(1, G, 1), c.view(1, 1, G)
     r2 = x**2 + y**2  # outside the unit disk no z is in the ball: half depth -1
-    sphere = torch.where(r2 <= 1, (1 - r2).clamp(min=0).sqrt(), -1.0).expand(G, G, G)
+    sphere = torch.where(r2 <= 1, (1 - r2).sqrt(), -1.0).expand(G, G, G)  # (G, G, G)
     depth = torch.ones(K, device=device) if cube_depth is None else cube_depth.to(device).float()
     half = torch.where(
         (labels == 4).view(K, 1, 1, 1), sphere,

@@ -102,11 +102,18 @@ def test_accuracy_and_majority_by_hand():
                                      VOCAB.index("circle"), VOCAB.index("alone"), EOS]
 
 
-
 def test_majority_caption_of_empty_rows_regression():
     # rows without a column: no position to fill (writing <bos> at position 0 raised)
     assert majority_caption(torch.zeros(2, 0, dtype=torch.long)).shape == (1, 0)
     assert majority_caption(torch.full((2, 1), EOS)).tolist() == [[BOS]]
+
+
+def test_majority_caption_tie_goes_to_the_smallest_token_id():
+    a, b = sorted([VOCAB.index("circle"), VOCAB.index("square")])
+    reference = torch.tensor([[BOS, b, EOS], [BOS, a, EOS]])  # one vote each at position 1
+    assert majority_caption(reference).tolist() == [[BOS, a, EOS]]
+    assert majority_caption(reference.int()).dtype == torch.int32  # the input's dtype
+
 
 def test_overfit_one_batch():
     torch.manual_seed(0)
