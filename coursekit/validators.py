@@ -24,6 +24,7 @@ from torch import Tensor, nn
 __all__ = [
     "boxes_to_rois",
     "check_boxes",
+    "check_frames",
     "count_parameters",
     "describe",
     "int_pair",
@@ -139,6 +140,46 @@ def check_boxes(boxes: object, name: str = "boxes", floating: bool = False) -> T
     if floating and not boxes.is_floating_point():
         raise TypeError(f"{name} must be a floating-point Tensor[N, 4], got {describe(boxes)}")
     return boxes
+
+
+FRAME = "(ids: Tensor[K], boxes: Tensor[K, 4])"
+
+
+def check_frames(frames: object, name: str) -> list[tuple[Tensor, Tensor]]:
+    """A sequence with one ``(ids, boxes)`` (or ``(ids, boxes, scores)``) per frame.
+
+    ids: integer Tensor[K], unique within the frame; boxes: Tensor[K, 4] (x1, y1, x2, y2);
+    scores: float Tensor[K]. Returns the ``(ids, boxes)`` pairs. Tracking and its pictures
+    (``coursekit.tracking``, ``coursekit.viz.tracks``) both take frames in this form.
+    """
+    if isinstance(frames, (str, bytes, Tensor)) or not isinstance(frames, Sequence):
+        raise TypeError(f"{name} must be a list with one {FRAME} per frame, "
+                        f"got {describe(frames)}")
+    out = []
+    for f, frame in enumerate(frames):
+        where = f"{name}[{f}]"
+        if not isinstance(frame, (tuple, list)) or len(frame) not in (2, 3):
+            raise TypeError(f"{where} must be a pair {FRAME}, got {describe(frame)}"
+                            + (f" of length {len(frame)}" if isinstance(frame, (tuple, list))
+                               else ""))
+        ids, boxes = frame[0], frame[1]
+        require_integer(ids, f"{where} ids", "an integer Tensor[K]")
+        if ids.dim() != 1:
+            raise ValueError(f"{where} ids must be Tensor[K], got {shape_str(ids)}")
+        check_boxes(boxes, f"{where} boxes")
+        if boxes.shape[0] != ids.shape[0]:
+            raise ValueError(f"{where}: ids and boxes must have the same length K, got ids "
+                             f"{describe(ids)} and boxes {describe(boxes)}")
+        if len(frame) == 3:
+            scores = frame[2]
+            require_floating(scores, f"{where} scores", "a floating-point Tensor[K]")
+            if scores.shape != ids.shape:
+                raise ValueError(f"{where} scores must be Tensor[K] with K = {len(ids)}, got "
+                                 f"{describe(scores)}")
+        if torch.unique(ids).numel() != ids.numel():
+            raise ValueError(f"{where} ids must be unique within a frame, got {ids.tolist()}")
+        out.append((ids, boxes))
+    return out
 
 
 def boxes_to_rois(boxes: object, name: str = "boxes", like: Tensor | None = None) -> Tensor:

@@ -9,14 +9,16 @@ scene knows about the thing::
     <size> <colour> <category> alone                    (no other thing near it)
 
 * size: ``small`` / ``big`` — the box's ``sqrt(w h)`` below / above ``SIZE_THRESHOLD`` of
-  its category (about the median at 64 pixels), scaled with the image;
+  its category (about the median at 64 pixels), scaled by ``sqrt(H W) / 64``;
 * colour: a shape's fill (``red`` circles, ``purple`` squares, ``gold`` triangles), a
   person's shirt (the colour of the visible torso pixels, the nearest of ``SHIRT_COLOURS``);
 * relation: the nearest other thing (centre to centre) whose centre lies within
-  ``CONTEXT`` pixels (± 24 across, ± 16 up and down at 64 pixels) of this thing's centre,
-  ``left of`` when this thing's centre is left of it; ``alone`` when there is none.
+  ``CONTEXT`` pixels (± 24 across, ± 16 up and down at 64 pixels, scaled by ``W / 64``
+  across and ``H / 64`` up and down) of this thing's centre, ``left of`` when this thing's
+  centre is left of it; ``alone`` when there is none.
 
-Crowd groups get no caption and are nobody's neighbour. ``VOCAB`` holds every word plus
+Crowd groups get no caption and are nobody's neighbour; nor is a person with no visible
+pixel (its shirt colour is unknown). ``VOCAB`` holds every word plus
 ``<pad>`` (0), ``<bos>``, ``<eos>``; ``encode`` / ``decode`` map sentences to token rows
 ``[<bos>, w1, ..., <eos>, <pad>...]`` of length ``MAX_LEN + 2`` and back. Tested in
 tests/heads/test_captions.py.
@@ -61,13 +63,17 @@ def _shirt_colour(image: Tensor, pixels: Tensor) -> str:
 def caption_things(scene) -> tuple[Tensor, list[str]]:
     """The caption of each non-crowd thing of a ``Scene``: ``(rows, sentences)``.
 
-    ``rows``: int64 Tensor[K], the rows of ``scene.boxes`` / ``labels`` / ``masks`` that get
-    a caption (crowds are skipped); ``sentences``: K strings (module docstring).
+    ``rows``: int64 Tensor[K] on the scene's device, the rows of ``scene.boxes`` / ``labels``
+    / ``masks`` that get a caption (crowds and persons with an empty mask are skipped);
+    ``sentences``: K strings (module docstring).
     """
     check_scene(scene, masks=True, parts=True)
     boxes, labels = scene.boxes.float().cpu(), scene.labels.cpu()
-    scale = scene.image.shape[-1] / 64.0
-    rows = torch.where(~scene.iscrowd.cpu().bool())[0]
+    H, W = scene.image.shape[-2:]
+    scale_x, scale_y, scale = W / 64.0, H / 64.0, (H * W) ** 0.5 / 64.0
+    visible = scene.masks.flatten(1).any(1).cpu()
+    keep = ~scene.iscrowd.cpu().bool() & ((labels != 7) | visible)
+    rows = torch.where(keep)[0]
     unknown = [int(labels[r]) for r in rows.tolist() if int(labels[r]) not in CATEGORY_WORDS]
     if unknown:
         raise ValueError(f"scene.labels must be thing categories {sorted(CATEGORY_WORDS)} "
@@ -89,7 +95,7 @@ def caption_things(scene) -> tuple[Tensor, list[str]]:
         best, best_d = None, float("inf")
         for o in others:
             dx, dy = (centre[o] - centre[r]).tolist()
-            if abs(dx) <= CONTEXT[0] * scale and abs(dy) <= CONTEXT[1] * scale:
+            if abs(dx) <= CONTEXT[0] * scale_x and abs(dy) <= CONTEXT[1] * scale_y:
                 d = dx * dx + dy * dy
                 if d < best_d:
                     best, best_d = o, d
@@ -99,7 +105,7 @@ def caption_things(scene) -> tuple[Tensor, list[str]]:
             side_word = "left" if float(centre[r, 0]) < float(centre[best, 0]) else "right"
             words += [side_word, "of", "a", CATEGORY_WORDS[int(labels[best])]]
         sentences.append(" ".join(words))
-    return rows, sentences
+    return rows.to(scene.boxes.device), sentences
 
 
 def encode(sentences: list[str], device: torch.device | str | None = None) -> Tensor:

@@ -48,7 +48,8 @@ PRISM_HALF_DEPTH = 0.5
 
 
 def whole_shapes(scene) -> Tensor:
-    """int64 Tensor[K]: rows of ``scene.boxes`` that are whole, unoccluded shapes (docstring)."""
+    """int64 Tensor[K] on the scene's device: rows of ``scene.boxes`` that are whole,
+    unoccluded shapes (module docstring)."""
     check_scene(scene)
     boxes = scene.boxes.float().cpu()
     H, W = scene.image.shape[-2:]
@@ -65,7 +66,7 @@ def whole_shapes(scene) -> Tensor:
                  & (others[:, 3] >= y1))
         if not bool(touch.any()):
             keep.append(r)
-    return torch.tensor(keep, dtype=torch.long)
+    return torch.tensor(keep, dtype=torch.long, device=scene.boxes.device)
 
 
 def extrude(silhouettes: Tensor, labels: Tensor, cube_depth: Tensor | None = None) -> Tensor:

@@ -65,10 +65,14 @@ def flip_keypoints(keypoints: Tensor, width: float,
 def flip_boxes(boxes: Tensor, width: float) -> Tensor:
     """Mirror ``boxes`` Tensor[N, 4] (x1, y1, x2, y2) left-right: ``(W - x2, y1, W - x1, y2)``.
 
-    Same as torchvision's ``horizontal_flip_bounding_boxes`` (XYXY). Returns a new tensor.
+    Same as torchvision's ``horizontal_flip_bounding_boxes`` (XYXY). Returns a new tensor of
+    ``boxes``' dtype, so integer boxes need a whole-number ``width``.
     """
     check_boxes(boxes, "boxes")
     width = _width(width)
+    if not boxes.is_floating_point() and width != int(width):
+        raise ValueError(f"width must be a whole number for integer boxes ({boxes.dtype}), got "
+                         f"{width!r}: W - x would be truncated")
     out = boxes.clone()
     out[:, 0], out[:, 2] = width - boxes[:, 2], width - boxes[:, 0]
     return out

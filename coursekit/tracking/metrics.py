@@ -41,45 +41,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
-from torch import Tensor
 
 from coursekit.detection import box_iou
-from coursekit.validators import check_boxes, describe, require_integer, shape_str
+from coursekit.validators import check_frames, describe
 
 __all__ = ["check_frames", "combine_metrics", "mot_metrics"]
-
-FRAME = "(ids: Tensor[K], boxes: Tensor[K, 4])"
-
-
-def check_frames(frames: object, name: str) -> list[tuple[Tensor, Tensor]]:
-    """A sequence with one ``(ids, boxes)`` (or ``(ids, boxes, scores)``) per frame.
-
-    ids: integer Tensor[K], unique within the frame; boxes: Tensor[K, 4] (x1, y1, x2, y2).
-    Returns the ``(ids, boxes)`` pairs.
-    """
-    if isinstance(frames, (str, bytes, Tensor)) or not isinstance(frames, Sequence):
-        raise TypeError(f"{name} must be a list with one {FRAME} per frame, "
-                        f"got {describe(frames)}")
-    out = []
-    for f, frame in enumerate(frames):
-        where = f"{name}[{f}]"
-        if not isinstance(frame, (tuple, list)) or len(frame) not in (2, 3):
-            raise TypeError(f"{where} must be a pair {FRAME}, got {describe(frame)}"
-                            + (f" of length {len(frame)}" if isinstance(frame, (tuple, list))
-                               else ""))
-        ids, boxes = frame[0], frame[1]
-        require_integer(ids, f"{where} ids", "an integer Tensor[K]")
-        if ids.dim() != 1:
-            raise ValueError(f"{where} ids must be Tensor[K], got {shape_str(ids)}")
-        check_boxes(boxes, f"{where} boxes")
-        if boxes.shape[0] != ids.shape[0]:
-            raise ValueError(f"{where}: ids and boxes must have the same length K, got ids "
-                             f"{describe(ids)} and boxes {describe(boxes)}")
-        if torch.unique(ids).numel() != ids.numel():
-            raise ValueError(f"{where} ids must be unique within a frame, got {ids.tolist()}")
-        out.append((ids, boxes))
-    return out
-
 
 def _lsa(costs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Minimum-cost matching with NaN = forbidden, as py-motmetrics' scipy solver.

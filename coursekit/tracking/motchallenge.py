@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from coursekit.tracking.metrics import check_frames
-from coursekit.validators import describe, positive_int, require_floating
+from coursekit.validators import describe, positive_int
 
 __all__ = ["from_mot_lines", "to_mot_lines"]
 
@@ -55,13 +55,8 @@ def to_mot_lines(frames: Sequence, first_frame: int = 1, decimals: int | None = 
         decimals = positive_int(decimals, "decimals", minimum=0)
     lines = []
     for f, ((ids, boxes), frame) in enumerate(zip(pairs, frames, strict=True)):
-        scores = frame[2] if len(frame) == 3 else None
-        if scores is not None:
-            require_floating(scores, f"frames[{f}] scores", "a floating-point Tensor[K]")
-            if scores.dim() != 1 or scores.shape[0] != ids.shape[0]:
-                raise ValueError(f"frames[{f}] scores must be Tensor[K] with K = "
-                                 f"{ids.shape[0]}, got {describe(scores)}")
-            confs = [_fmt(s, decimals) for s in scores.tolist()]
+        if len(frame) == 3:  # scores, checked by check_frames
+            confs = [_fmt(s, decimals) for s in frame[2].tolist()]
         else:
             confs = ["1"] * ids.shape[0]
         for i, (x1, y1, x2, y2), conf in zip(ids.tolist(), boxes.tolist(), confs,

@@ -23,12 +23,11 @@ import torch
 from torch import Tensor
 
 from coursekit.validators import (
-    check_boxes,
+    check_frames,
     describe,
     positive_int,
     require_dim,
     require_integer,
-    shape_str,
 )
 from coursekit.viz.colors import palette
 from coursekit.viz.grid import to_numpy_image
@@ -53,30 +52,6 @@ def id_colors(ids: Tensor) -> Tensor:
         raise ValueError(f"ids must be >= 0, got {ids.tolist()}")
     n = int(ids.max()) + 1 if ids.numel() else 0
     return palette(n, device=ids.device)[ids]
-
-
-def check_frames(frames: object, name: str) -> list[tuple[Tensor, Tensor]]:
-    """``[(ids, boxes), ...]``: one integer Tensor[K] and one Tensor[K, 4] per frame (the
-    checks of ``coursekit.tracking.check_frames``, written here so that viz does not
-    import tracking)."""
-    if isinstance(frames, (str, bytes, Tensor)) or not isinstance(frames, Sequence):
-        raise TypeError(f"{name} must be a list with one (ids: Tensor[K], boxes: "
-                        f"Tensor[K, 4]) per frame, got {describe(frames)}")
-    out = []
-    for f, frame in enumerate(frames):
-        if not isinstance(frame, (tuple, list)) or len(frame) not in (2, 3):
-            raise TypeError(f"{name}[{f}] must be a pair (ids: Tensor[K], boxes: "
-                            f"Tensor[K, 4]), got {describe(frame)}")
-        ids, boxes = frame[0], frame[1]
-        require_integer(ids, f"{name}[{f}] ids", "an integer Tensor[K]")
-        if ids.dim() != 1:
-            raise ValueError(f"{name}[{f}] ids must be Tensor[K], got {shape_str(ids)}")
-        check_boxes(boxes, f"{name}[{f}] boxes")
-        if boxes.shape[0] != ids.shape[0]:
-            raise ValueError(f"{name}[{f}]: ids and boxes must have the same length K, got "
-                             f"ids {describe(ids)} and boxes {describe(boxes)}")
-        out.append((ids, boxes))
-    return out
 
 
 def _check_images(images: object, num_frames: int) -> Tensor:

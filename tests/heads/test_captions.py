@@ -62,6 +62,32 @@ def test_shirt_colours(k):
     assert caption_things(scene)[1] == [f"big {SHIRT_COLOURS[k]} person alone"]
 
 
+def test_person_with_no_visible_pixel_gets_no_caption_regression():
+    # it raised an IndexError (the median of no pixel); now it is skipped, and is nobody's
+    # neighbour: the circle 10 pixels away is alone
+    scene = fake_scene([[10, 40, 20, 50], [20, 40, 30, 50]], [4, 7], shirt=SHIRT_RGB[0])
+    scene.masks[1] = False
+    rows, text = caption_things(scene)
+    assert rows.tolist() == [0]
+    assert text == ["small red circle alone"]
+
+
+def test_non_square_image_scales_each_axis_regression():
+    # a 64-wide, 128-tall image: across the reach stays 24 pixels, up and down it is 32
+    # (it was 16: the width's scale), and the size threshold is 13 * sqrt(2) = 18.4
+    scene = fake_scene([[10, 10, 26, 26], [12, 38, 28, 54], [50, 10, 64, 24]], [4, 5, 6])
+    tall = SimpleNamespace(**{**vars(scene),
+                              "image": torch.zeros(3, 128, 64),
+                              "masks": torch.cat([scene.masks, torch.zeros(3, 64, 64,
+                                                                           dtype=torch.bool)], 1),
+                              "parts": torch.zeros(128, 64, dtype=torch.long)})
+    assert caption_things(scene)[1] == ["big red circle alone", "big purple square alone",
+                                        "big gold triangle alone"]  # 28 > 16 apart; 40 > 24
+    assert caption_things(tall)[1] == ["small red circle left of a square",  # 16 < 18.4
+                                       "small purple square right of a circle",
+                                       "small gold triangle alone"]
+
+
 def test_rendered_scenes_follow_the_rules():
     for seed in range(5):
         scene = render_scene(seed)

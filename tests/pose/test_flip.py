@@ -160,6 +160,12 @@ def test_flip_bad_inputs():
         flip_keypoints(torch.zeros(1, 3, 3), 10, flip_index=[0.0, 1.0, 2.0])
     with pytest.raises(ValueError, match=r"boxes must be Tensor\[N, 4\].*Tensor\[2, 5\]"):
         flip_boxes(torch.zeros(2, 5), 10)
+    # integer boxes with a fractional width were silently truncated (regression)
+    with pytest.raises(ValueError, match=r"width must be a whole number for integer boxes "
+                                         r"\(torch.int64\), got 10.5"):
+        flip_boxes(torch.tensor([[1, 2, 3, 4]]), 10.5)
+    whole = flip_boxes(torch.tensor([[1, 2, 3, 4]]), 10.0)
+    assert whole.dtype == torch.int64 and whole.tolist() == [[7, 2, 9, 4]]
     with pytest.raises(ValueError, match=r"image must be Tensor\[..., H, W\].*Tensor\[5\]"):
         hflip(torch.zeros(5))
     with pytest.raises(TypeError, match="image must be a Tensor"):

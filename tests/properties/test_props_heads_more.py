@@ -211,17 +211,29 @@ def shirt_loop(scene, r):
 @on_devices
 @PROPS
 @given(seed=seeds, S=st.sampled_from([32, 64, 96]), N=st.sampled_from([4, 5, 3, 2, 1, 0]),
-       dtype=floats)
-def test_caption_things_is_the_docstring_loop(device, seed, S, N, dtype):
+       dtype=floats, pad=st.sampled_from([0, 16]), hide=st.booleans())
+def test_caption_things_is_the_docstring_loop(device, seed, S, N, dtype, pad, hide):
     scene, shirts = fake_scene(seed, S, N, dtype)
+    if pad:  # a taller image: empty rows below
+        scene.image = torch.cat([scene.image, scene.image.new_zeros(3, pad, S)], 1)
+        scene.masks = torch.cat([scene.masks, scene.masks.new_zeros(len(scene.masks), pad, S)],
+                                1)
+        scene.parts = torch.cat([scene.parts, scene.parts.new_zeros(pad, S)], 0)
+    persons = [r for r in range(len(scene.labels))
+               if int(scene.labels[r]) == 7 and not bool(scene.iscrowd[r])]
+    if hide and persons:  # a person with no visible pixel
+        scene.masks[persons[0]] = False
     scene = SimpleNamespace(**{k: v.to(device) for k, v in vars(scene).items()})
     rows, sentences = caption_things(scene)
     boxes = scene.boxes.cpu().double().tolist()
     labels, crowd = scene.labels.tolist(), scene.iscrowd.tolist()
-    things = [r for r in range(len(labels)) if not crowd[r]]
-    assert rows.dtype == torch.int64 and rows.tolist() == things
+    seen = scene.masks.flatten(1).any(1).tolist()
+    things = [r for r in range(len(labels)) if not crowd[r] and (labels[r] != 7 or seen[r])]
+    assert rows.dtype == torch.int64 and rows.device == scene.boxes.device
+    assert rows.tolist() == things
     assert len(sentences) == len(things)
-    scale = S / 64
+    H, W = S + pad, S
+    scale, scale_x, scale_y = math.sqrt(H * W) / 64, W / 64, H / 64
     centre = [((x1 + x2) / 2, (y1 + y2) / 2) for x1, y1, x2, y2 in boxes]
     for r, sentence in zip(things, sentences, strict=True):
         words = sentence.split()
@@ -243,7 +255,7 @@ def test_caption_things_is_the_docstring_loop(device, seed, S, N, dtype):
         near = {}
         for o in things:
             dx, dy = centre[o][0] - centre[r][0], centre[o][1] - centre[r][1]
-            if o != r and abs(dx) <= CONTEXT[0] * scale and abs(dy) <= CONTEXT[1] * scale:
+            if o != r and abs(dx) <= CONTEXT[0] * scale_x and abs(dy) <= CONTEXT[1] * scale_y:
                 near[o] = dx * dx + dy * dy
         if not near:
             assert words[3:] == ["alone"]
@@ -303,6 +315,7 @@ def test_whole_shapes_is_the_docstring_loop(device, seed, N, hw, dtype):
                             iscrowd=crowd.to(device), image=torch.zeros(3, H, W, device=device))
     out = whole_shapes(scene)
     assert out.dtype == torch.int64 and out.shape == (len(out),)
+    assert out.device == scene.boxes.device
     ref = whole_shapes_loop(boxes.tolist(), labels.tolist(), crowd.tolist(), H, W)
     assert out.tolist() == ref
     # the same boxes in another order: the same things, renumbered
@@ -310,7 +323,7 @@ def test_whole_shapes_is_the_docstring_loop(device, seed, N, hw, dtype):
     shuffled = SimpleNamespace(boxes=scene.boxes[perm.to(device)],
                                labels=scene.labels[perm.to(device)],
                                iscrowd=scene.iscrowd[perm.to(device)], image=scene.image)
-    assert sorted(perm[whole_shapes(shuffled)].tolist()) == ref
+    assert sorted(perm[whole_shapes(shuffled).cpu()].tolist()) == ref
 
 
 # ----------------------------------------------------------------------------------- extrude

@@ -559,6 +559,9 @@ CORRUPTIONS = {  # what is done to frame f -> (error, whose name the message sta
     "boxes as a list": (TypeError, "frame"),
     "one box too many": (ValueError, "frame"),
     "a repeated id": (ValueError, "frame"),
+    "integer scores": (TypeError, "frame"),
+    "one score too many": (ValueError, "frame"),
+    "scores of shape (K, 1)": (ValueError, "frame"),
 }
 
 
@@ -583,6 +586,9 @@ def test_check_frames_refuses_other_forms_naming_the_argument(device, tracks, wh
         "boxes as a list": (ids, boxes.tolist()),
         "one box too many": (ids, torch.cat([boxes, boxes.new_zeros(1, 4)])),
         "a repeated id": (ids, boxes),
+        "integer scores": (ids, boxes, ids.clone()),
+        "one score too many": (ids, boxes, boxes.new_zeros(len(ids) + 1)),
+        "scores of shape (K, 1)": (ids, boxes, boxes.new_zeros(len(ids), 1)),
     }
     whole = {"a tensor instead of the list": torch.zeros(len(frames), 2),
              "a string instead of the list": "frames", "a dict instead of the list": {0: frames[0]}}

@@ -83,6 +83,12 @@ def test_bad_input():
         plot_track_strip(IMAGES[:1], [frame([1, 2], [[0, 0, 1, 1]])])
     with pytest.raises(ValueError, match=r"tracks\[0\] boxes must be Tensor\[N, 4\]"):
         track_trails([(torch.tensor([1]), torch.zeros(1, 3))], 0)
+    # a repeated id drew two trails under one colour (regression: the same checks as tracking)
+    with pytest.raises(ValueError, match=r"tracks\[0\] ids must be unique within a frame, "
+                                         r"got \[1, 1\]"):
+        track_trails([(torch.tensor([1, 1]), torch.zeros(2, 4))], 0)
+    with pytest.raises(TypeError, match=r"tracks\[0\] scores must be a floating-point Tensor\[K\]"):
+        track_trails([(torch.tensor([1]), torch.zeros(1, 4), torch.tensor([1]))], 0)
     with pytest.raises(ValueError, match="frame must be < 3"):
         track_trails(TRACKS, 3)
     with pytest.raises(TypeError, match="ids must be an integer Tensor"):
