@@ -377,7 +377,8 @@ def panoptic_colors(
     among the dict's keys) gets the k-th variant of c, as ``instance_colors`` (hue turned,
     saturation scaled, shaded towards white or black by ``INSTANCE_VARIANTS[k mod 12]``;
     k = 0 is c). Segments not in the dict (void) are black. Without it: segment id s gets
-    ``palette(max id + 1)[s]`` and id 0 (void) is black. ``border_color`` (an (r, g, b)):
+    ``palette(max id + 1)[s]`` and id 0 (void) and negative ids (e.g. -1, "ignore") are
+    black. ``border_color`` (an (r, g, b)):
     draw ``segment_boundaries`` in that colour (none by default); thin limbs stay visible.
     """
     require_tensor(segment_ids, "segment_ids", "an integer Tensor[H, W]")

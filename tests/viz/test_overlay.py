@@ -410,6 +410,10 @@ def test_panoptic_colors_without_categories_and_device(device):
     named = panoptic_colors(ids.to(device), {3: 1, 5: 6})
     assert named.device.type == device.type
     assert_close(named.cpu()[:, 0, 1], CATEGORY_COLORS[1])
+    # negative ids (an "ignore" label) are black like void, as documented
+    ignore = panoptic_colors(torch.tensor([[-1, 3]], device=device))
+    assert_close(ignore.cpu()[:, 0, 0], torch.zeros(3))
+    assert_close(ignore.cpu()[:, 0, 1], palette(4)[3])
 
 
 def test_parts_and_uv_colors_hand_computed(device):
