@@ -70,7 +70,7 @@ def flip_boxes(boxes: Tensor, width: float) -> Tensor:
     """
     check_boxes(boxes, "boxes")
     width = _width(width)
-    if not boxes.is_floating_point() and width != int(width):
+    if not boxes.is_floating_point() and not float(width).is_integer():
         raise ValueError(f"width must be a whole number for integer boxes ({boxes.dtype}), got "
                          f"{width!r}: W - x would be truncated")
     out = boxes.clone()

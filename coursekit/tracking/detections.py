@@ -25,8 +25,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from coursekit.tracking.metrics import check_frames
-from coursekit.validators import check_boxes, describe, positive_int, require_dim
+from coursekit.validators import check_boxes, check_frames, describe, positive_int, require_dim
 
 __all__ = ["detect_frames", "noisy_detections", "run_tracker"]
 

@@ -26,8 +26,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor
 
-from coursekit.tracking.metrics import check_frames
-from coursekit.validators import describe, positive_int
+from coursekit.validators import check_frames, describe, positive_int
 
 __all__ = ["from_mot_lines", "to_mot_lines"]
 

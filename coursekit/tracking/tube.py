@@ -32,8 +32,14 @@ import torch
 from torch import Tensor
 
 from coursekit.detection import box_iou
-from coursekit.tracking.metrics import check_frames
-from coursekit.validators import check_boxes, describe, positive_int, require_dim, require_integer
+from coursekit.validators import (
+    check_boxes,
+    check_frames,
+    describe,
+    positive_int,
+    require_dim,
+    require_integer,
+)
 
 __all__ = ["TUBE_ACTIONS", "ActionTube", "action_tubes", "motion_label", "tube_label_accuracy"]
 

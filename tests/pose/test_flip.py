@@ -164,6 +164,9 @@ def test_flip_bad_inputs():
     with pytest.raises(ValueError, match=r"width must be a whole number for integer boxes "
                                          r"\(torch.int64\), got 10.5"):
         flip_boxes(torch.tensor([[1, 2, 3, 4]]), 10.5)
+    with pytest.raises(ValueError, match=r"width must be a whole number for integer boxes "
+                                         r"\(torch.int64\), got inf"):
+        flip_boxes(torch.tensor([[1, 2, 3, 4]]), float("inf"))  # was an OverflowError
     whole = flip_boxes(torch.tensor([[1, 2, 3, 4]]), 10.0)
     assert whole.dtype == torch.int64 and whole.tolist() == [[7, 2, 9, 4]]
     with pytest.raises(ValueError, match=r"image must be Tensor\[..., H, W\].*Tensor\[5\]"):
