@@ -4,6 +4,7 @@
   ``uv_error`` — the two annotation tasks simulated on ShapesWorld persons, the IUV
   picture and the part metrics (parts.py)
 * ``DensePoseHead``, ``densepose_losses``, ``decode_iuv``, ``paste_in_image``,
+  ``hflip_maps`` (flip test-time augmentation, with ``PART_SYMMETRIES``),
   ``compare_with_detectron2`` — the head on Mask R-CNN's RoI features (uv_head.py)
 * ``cse_loss``, ``body_template``, ``SurfaceEmbedding``, ``nearest_vertices``,
   ``correspondence_accuracy``, ``chance_accuracy``, ``transfer_texture`` — continuous
@@ -28,6 +29,7 @@ from coursekit.densepose.cse import (
 from coursekit.densepose.parts import (
     NUM_PARTS,
     PART_NAMES,
+    PART_SYMMETRIES,
     annotate_scene,
     iuv_image,
     part_confusion,
@@ -41,15 +43,17 @@ from coursekit.densepose.uv_head import (
     compare_with_detectron2,
     decode_iuv,
     densepose_losses,
+    hflip_maps,
     paste_in_image,
     sample_at_points,
 )
 
 __all__ = [
-    "NUM_PARTS", "PART_NAMES", "BodyTemplate", "DensePoseHead", "SurfaceEmbedding",
+    "NUM_PARTS", "PART_NAMES", "PART_SYMMETRIES", "BodyTemplate", "DensePoseHead",
+    "SurfaceEmbedding",
     "annotate_scene", "body_template", "chance_accuracy", "compare_with_detectron2",
     "correspondence_accuracy", "cse_loss", "decode_iuv", "densepose_losses",
-    "evaluate_densepose", "iuv_image", "load_densepose", "load_densepose_head",
+    "evaluate_densepose", "hflip_maps", "iuv_image", "load_densepose", "load_densepose_head",
     "nearest_vertices", "part_confusion", "part_iou", "paste_in_image", "person_parts",
     "sample_at_points", "sample_points", "train_densepose", "transfer_texture", "uv_error",
 ]

@@ -39,15 +39,29 @@ RADIUS = 0.06  # body heights: about 10 cm on a 1.75 m person, DensePose's usual
 
 
 def densepose_image(head: DensePoseHead, features, boxes: list[Tensor],
-                    image_size: tuple[int, int]) -> list[dict[str, Tensor]]:
+                    image_size: tuple[int, int],
+                    flipped_features=None) -> list[dict[str, Tensor]]:
     """Run ``head`` on ``boxes`` (per image Tensor[P_i, 4]) and decode each person.
 
     Returns per image ``{"maps": the head's outputs (Tensor[P_i, C, M, M] each), "parts":
     int64 Tensor[P_i, H, W], "uv": Tensor[P_i, 2, H, W], "inside": bool Tensor[P_i, H, W],
     "embedding": Tensor[P_i, E, H, W]}`` (the maps pasted into the image and decoded).
+
+    ``flipped_features``: the trunk's features of the horizontally flipped images. Given,
+    the head also runs on the mirrored boxes there, ``hflip_maps`` carries those maps back,
+    and the coarse, part and U, V maps are the mean of the two (flip test-time
+    augmentation; the embedding stays the original image's).
     """
     with torch.no_grad():
         outputs = head(head.roi_pool(features, boxes))
+        if flipped_features is not None:
+            from coursekit.densepose.uv_head import hflip_maps
+
+            W = image_size[1]
+            mirrored = [torch.stack([W - b[:, 2], b[:, 1], W - b[:, 0], b[:, 3]], dim=1)
+                        for b in boxes]
+            back = hflip_maps(head(head.roi_pool(flipped_features, mirrored)))
+            outputs = {k: (v + back[k]) / 2 if k in back else v for k, v in outputs.items()}
     counts = [len(b) for b in boxes]
     names = ["coarse", "fine", "u", "v"]
     sizes = [outputs[k].shape[1] for k in names]
@@ -116,7 +130,8 @@ def match_detections(det_boxes: Tensor, gt_boxes: Tensor, threshold: float = 0.5
 
 def evaluate_densepose(head: DensePoseHead, trunk, seeds: list[int], size: int = 96,
                        p_person: float = 0.6, num_points: int = 100, radius: float = RADIUS,
-                       batch_size: int = 16, detected: bool = True) -> dict[str, float]:
+                       batch_size: int = 16, detected: bool = True,
+                       flip: bool = False) -> dict[str, float]:
     """Metrics of ``head`` on the persons of scenes ``seeds`` (module docstring).
 
     ``trunk``: the Mask R-CNN whose features the head reads (and whose detections it is
@@ -124,7 +139,10 @@ def evaluate_densepose(head: DensePoseHead, trunk, seeds: list[int], size: int =
     ``u_error``, ``v_error``, ``u_chance``, ``v_chance`` (constant 0.5), ``u_part_mean``,
     ``v_part_mean`` (each part's mean U, V), ``cse_accuracy``, ``iuv_accuracy``, ``chance``
     and ``persons`` on ground-truth boxes, and ``det_miou``, ``det_u_error``, ``det_v_error``,
-    ``det_cse_accuracy``, ``det_recall`` on detections.
+    ``det_cse_accuracy``, ``det_recall`` on detections. ``flip=True``: each image's mirror
+    image runs through the trunk too and the head's maps are averaged with it
+    (``densepose_image``'s flip test-time augmentation; the detections are the original
+    image's).
     """
     from coursekit.data.shapesworld import PART_NAMES
     from coursekit.densepose.train import PERSON_ID, densepose_batch
@@ -146,6 +164,11 @@ def evaluate_densepose(head: DensePoseHead, trunk, seeds: list[int], size: int =
         chunk = list(seeds[start:start + batch_size])
         features, boxes, targets, scenes = densepose_batch(trunk, chunk, size, p_person,
                                                            num_points)
+        flipped = None
+        if flip:
+            param = next(trunk.parameters())
+            with torch.no_grad():
+                flipped = trunk.backbone(trunk.transform(scenes.image.flip(-1).to(param.device)))
         boxes_by_run = {"gt": boxes}
         matches = []
         if detected:
@@ -161,7 +184,7 @@ def evaluate_densepose(head: DensePoseHead, trunk, seeds: list[int], size: int =
                 det_boxes.append(db)
             boxes_by_run["det"] = det_boxes
         for run in runs:
-            results = densepose_image(head, features, boxes_by_run[run], (size, size))
+            results = densepose_image(head, features, boxes_by_run[run], (size, size), flipped)
             for i, (res, t) in enumerate(zip(results, targets, strict=True)):
                 ok = (matches[i] >= 0 if run == "det"
                       else torch.ones(len(t["parts"]), dtype=torch.bool))

@@ -39,10 +39,16 @@ from coursekit.validators import (
     shape_str,
 )
 
-__all__ = ["NUM_PARTS", "PART_NAMES", "annotate_scene", "iuv_image", "part_confusion",
-           "part_iou", "person_parts", "sample_points", "uv_error"]
+__all__ = ["NUM_PARTS", "PART_NAMES", "PART_SYMMETRIES", "annotate_scene", "iuv_image",
+           "part_confusion", "part_iou", "person_parts", "sample_points", "uv_error"]
 
 NUM_PARTS = len(PART_NAMES) - 1  # 10 body parts; class 0 is the background
+# The part each part becomes in the mirror image: left and right swap (DensePose's
+# POINT_LABEL_SYMMETRIES for its 24 parts); background, head and torso stay.
+PART_SYMMETRIES = tuple(
+    PART_NAMES.index(n.removesuffix("_left") + "_right" if n.endswith("_left")
+                     else n.removesuffix("_right") + "_left" if n.endswith("_right") else n)
+    for n in PART_NAMES)
 POINT_FIELDS = ("x", "y", "part", "u", "v")  # columns of an annotated point
 
 

@@ -45,7 +45,7 @@ RECIPE: dict[str, Any] = {
 }  # fmt: skip
 DENSEPOSE_CONFIG: dict[str, Any] = {
     "pool": 14, "sampling_ratio": 2, "canonical_scale": 48.0, "dim": 128, "num_convs": 4,
-    "embed_dim": 16, "spacing": 0.03, "temperature": 1.0,
+    "embed_dim": 16, "spacing": 0.03, "temperature": 1.0, "uv_weight": 10.0,
 }  # fmt: skip
 
 
@@ -66,6 +66,7 @@ def build_densepose_head(trunk_config: dict[str, Any], **overrides: Any) -> Dens
     head = DensePoseHead(pool, trunk_config["fpn_channels"], dim=cfg["dim"],
                          num_convs=cfg["num_convs"], embed_dim=cfg["embed_dim"],
                          spacing=cfg["spacing"], temperature=cfg["temperature"],
+                         loss_weights={"uv": cfg["uv_weight"]},
                          labels=[trunk_config["thing_ids"].index(PERSON_ID) + 1])
     head.config = cfg
     return head
@@ -155,7 +156,7 @@ def train_densepose(out_dir: str | os.PathLike | None, seed: int,
     ``quick=True``: 3 steps of 2 scenes, evaluated on 4 held-out scenes. The full run
     evaluates on 100 held-out scenes (``evaluate.evaluate_densepose``): part mIoU, U/V
     error, CSE correspondence accuracy and its chance level, on ground-truth and detected
-    boxes.
+    boxes; the same with flip test-time augmentation as ``flip_*``.
     """
     from coursekit.densepose.evaluate import evaluate_densepose
     from coursekit.seed import seed_everything
@@ -194,6 +195,10 @@ def train_densepose(out_dir: str | os.PathLike | None, seed: int,
     eval_seeds = list(range(HELD_OUT_START, HELD_OUT_START + (4 if quick else 100)))
     metrics = evaluate_densepose(head, trunk, eval_seeds, size=RECIPE["size"],
                                  p_person=RECIPE["p_person"])
+    flipped = evaluate_densepose(head, trunk, eval_seeds, size=RECIPE["size"],
+                                 p_person=RECIPE["p_person"], flip=True)
+    metrics.update({f"flip_{k}": v for k, v in flipped.items()
+                    if k not in ("persons", "chance", "det_recall")})
     checkpoint = {
         "model": {k: v.detach().cpu() for k, v in head.state_dict().items()},
         "config": dict(head.config),

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from coursekit.densepose.cse import SurfaceEmbedding, body_template, cse_loss
-from coursekit.densepose.parts import NUM_PARTS
+from coursekit.densepose.parts import NUM_PARTS, PART_SYMMETRIES
 from coursekit.detection.roi_align import roi_align
 from coursekit.instance.heads import RoIHead, head_convs
 from coursekit.instance.pooler import MultiScaleRoIAlign
@@ -56,7 +56,7 @@ from coursekit.validators import (
 )
 
 __all__ = ["DensePoseHead", "DensePosePredictor", "compare_with_detectron2", "decode_iuv",
-           "densepose_losses", "paste_in_image", "sample_at_points"]
+           "densepose_losses", "hflip_maps", "paste_in_image", "sample_at_points"]
 
 OUTPUTS = ("coarse", "fine", "u", "v", "embedding")
 DEFAULT_LOSS_WEIGHTS = {"coarse": 1.0, "segm": 1.0, "parts": 1.0, "uv": 10.0, "cse": 0.5}
@@ -362,6 +362,51 @@ def decode_iuv(coarse: Tensor, fine: Tensor, u: Tensor, v: Tensor) -> tuple[Tens
     index = part.unsqueeze(-3)
     uv = torch.cat([u.gather(-3, index), v.gather(-3, index)], dim=-3).clamp(0, 1)
     return parts, uv * fg.unsqueeze(-3).to(uv.dtype)
+
+
+def hflip_maps(outputs: dict[str, Tensor],
+               symmetries: Sequence[int] = PART_SYMMETRIES) -> dict[str, Tensor]:
+    """The head's maps for a mirrored image, carried back onto the original image.
+
+    ``outputs``: ``{"coarse", "fine", "u", "v"[, "embedding"]}``, each Tensor[R, C, M, M],
+    computed on the **horizontally flipped** image for the flipped boxes. Returned: the same
+    maps as the original image's boxes see them (Detectron2's DensePose flip test-time
+    augmentation, ``densepose_chart_predictor_output_hflip``):
+
+    * every map's columns are reversed (column ``j`` of a flipped box is column
+      ``M - 1 - j`` of the box);
+    * ``fine``, ``u`` and ``v``: channel ``k`` comes from channel ``symmetries[k]`` (a
+      mirrored left arm looks like a right arm; ``PART_SYMMETRIES``);
+    * ``v`` becomes ``1 - v``: V runs across a limb, from one side to the other
+      (``(1 + s / r) / 2``, ``s`` the signed distance from its axis), and the mirror swaps
+      the sides; U runs along the limb (or down the head) and stays.
+
+    ``embedding`` (if present) is left out: a mirrored pixel's embedding points to the
+    mirror vertex, and undoing that needs a vertex symmetry, not a channel permutation.
+    """
+    if not isinstance(outputs, dict):
+        raise TypeError(f"outputs must be a dict of the head's maps, got {describe(outputs)}")
+    missing = [k for k in OUTPUTS[:4] if k not in outputs]
+    if missing:
+        raise ValueError(f"outputs must hold {OUTPUTS[:4]}, got keys {sorted(outputs)}")
+    for name in OUTPUTS[:4]:
+        require_floating(outputs[name], f'outputs["{name}"]', "a float Tensor[R, C, M, M]")
+        require_dim(outputs[name], f'outputs["{name}"]', 4, "Tensor[R, C, M, M]")
+    P1 = outputs["fine"].shape[1]
+    if outputs["u"].shape != outputs["fine"].shape or outputs["v"].shape != outputs["fine"].shape:
+        raise ValueError(f'outputs["u"] and outputs["v"] must be shaped like outputs["fine"] '
+                         f'{shape_str(outputs["fine"])}, got {shape_str(outputs["u"])} and '
+                         f'{shape_str(outputs["v"])}')
+    perm = list(symmetries) if not isinstance(symmetries, Tensor) else symmetries.tolist()
+    if sorted(perm) != list(range(P1)):
+        raise ValueError(f"symmetries must be a permutation of 0..{P1 - 1} (one entry per "
+                         f'channel of outputs["fine"]), got {perm}')
+    index = torch.tensor(perm, device=outputs["fine"].device)
+    out = {k: outputs[k].flip(-1) for k in OUTPUTS[:4]}
+    for k in ("fine", "u", "v"):
+        out[k] = out[k].index_select(1, index)
+    out["v"] = 1 - out["v"]
+    return out
 
 
 def paste_in_image(maps: Tensor, boxes: Tensor, image_size: tuple[int, int]) -> tuple[Tensor,

@@ -10,7 +10,8 @@ the lessons (see ``student.py``).
 # usual), so that ``coursekit.exercises.student`` and ``.grade`` load without torch
 _LAZY = {
     "check_chance_prediction": "densepose", "check_cse_loss": "densepose",  # lesson 08
-    "check_uv_loss": "densepose", "measure_template_chance": "densepose",
+    "check_hflip": "densepose", "check_uv_loss": "densepose",
+    "measure_template_chance": "densepose",
     "CUBIFY_PUZZLES": "heads", "check_chamfer": "heads", "check_cubify_bug": "heads",  # 09
     "check_cubify_counts": "heads", "cubify_buggy": "heads",
     "check_flip_ap_prediction": "pose", "check_keypoints_to_heatmap": "pose",  # lesson 07

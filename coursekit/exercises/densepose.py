@@ -7,6 +7,9 @@
 * ``check_chance_prediction(fn)``: "predict before you run" — the chance level of the
   correspondence accuracy on a template with four times as many vertices, measured with
   ``chance_accuracy``.
+* ``check_hflip(fn)``: "find the bug" — carrying the maps of the mirror image back; a
+  classmate's version forgets that left and right parts swap; compared with
+  ``coursekit.densepose.uv_head.hflip_maps``.
 
 Each ``check_*(fn)`` prints one verdict line (✅ / ❌ with a hint) and returns whether it
 passed.
@@ -25,8 +28,8 @@ from coursekit.densepose.cse import body_template, chance_accuracy, cse_loss
 from coursekit.exercises.verdict import report, run_student
 from coursekit.validators import describe
 
-__all__ = ["FINE_SPACING", "check_chance_prediction", "check_cse_loss", "check_uv_loss",
-           "measure_template_chance", "reference_uv_loss"]
+__all__ = ["FINE_SPACING", "check_chance_prediction", "check_cse_loss", "check_hflip",
+           "check_uv_loss", "measure_template_chance", "reference_uv_loss"]
 
 RADIUS = 0.06
 FINE_SPACING = 0.015  # half the shipped template's spacing: 4 times as many vertices
@@ -167,3 +170,55 @@ def check_chance_prediction(fn: Callable) -> bool:
     else:
         hint = "chance = the share of the body's surface within the radius of the truth"
     return report(False, what, hint)
+
+
+def _hflip_case(seed: int) -> dict[str, Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {k: torch.rand(2, c, 3, 3, generator=g, dtype=torch.float64)
+            for k, c in (("coarse", 2), ("fine", 11), ("u", 11), ("v", 11))}
+
+
+def check_hflip(fn: Callable) -> bool:
+    """Grade ``fn(outputs) -> dict``: the head's ``{"coarse", "fine", "u", "v"}`` maps
+    (Tensor[R, C, M, M]) of the mirror image, carried back onto the original image as
+    ``hflip_maps`` does (columns reversed, left and right parts swapped, V -> 1 - V)."""
+    from coursekit.densepose.parts import PART_SYMMETRIES
+    from coursekit.densepose.uv_head import hflip_maps
+
+    for seed in (0, 1):
+        maps = _hflip_case(seed)
+        expected = hflip_maps(maps)
+        result, error = run_student(fn, {k: v.clone() for k, v in maps.items()})
+        if error:
+            return report(False, "hflip", error)
+        if not isinstance(result, dict) or not all(
+                isinstance(result.get(k), Tensor) for k in expected):
+            return report(False, f"return a dict with the maps {sorted(expected)}, got "
+                                 f"{describe(result)}", "one Tensor per map, shaped as given")
+        shapes = [k for k in expected if result[k].shape != expected[k].shape]
+        if shapes:
+            return report(False, f"hflip: {', '.join(shapes)} should keep the shape "
+                                 f"{tuple(maps[shapes[0]].shape)}, got "
+                                 f"{tuple(result[shapes[0]].shape)}",
+                          "flipping and reordering channels never changes a shape")
+        wrong = [k for k in expected
+                 if not torch.allclose(result[k].to(torch.float64), expected[k], atol=1e-9)]
+        if not wrong:
+            continue
+        swap = list(PART_SYMMETRIES)
+        if all(torch.allclose(result[k].to(torch.float64), expected[k][:, swap], atol=1e-9)
+               for k in ("fine", "u", "v") if k in wrong) and "coarse" not in wrong:
+            hint = ("that is still the classmate's version: the mirrored left arm is the right "
+                    "arm's channel of the mirror; take channel k from PART_SYMMETRIES[k]")
+        elif "v" in wrong and torch.allclose(result["v"].to(torch.float64), 1 - expected["v"],
+                                             atol=1e-9):
+            hint = "V runs across a limb and the mirror swaps its sides: V becomes 1 - V"
+        elif "coarse" in wrong and torch.allclose(result["coarse"].to(torch.float64),
+                                                   maps["coarse"].flip(-2), atol=1e-9):
+            hint = "reverse the columns (the last dimension), not the rows"
+        else:
+            hint = ("reverse the columns of every map, swap the left and right part channels "
+                    "of fine, u and v, then V -> 1 - V; U stays")
+        return report(False, f"hflip: {', '.join(wrong)} differ from the maps carried back",
+                      hint)
+    return report(True, "columns reversed, left and right swapped, V -> 1 - V")

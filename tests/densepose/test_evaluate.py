@@ -251,3 +251,42 @@ def test_nothing_detected_is_all_background():
     assert m["det_miou"] == 0.0 and m["det_recall"] == 0.0
     assert m["det_cse_accuracy"] == 0.0 and m["det_u_error"] == 0.0
     assert m["miou"] > 0  # the ground-truth boxes still see the persons
+
+
+def test_densepose_image_with_the_mirror_image_averages_the_carried_back_maps():
+    class Recording(FakeHead):
+        def __init__(self):
+            super().__init__(part=2, u=0.25, v=0.125)
+            self.seen = []
+
+        def roi_pool(self, features, boxes):
+            self.seen.append((features, [b.clone() for b in boxes]))
+            return torch.zeros(sum(len(b) for b in boxes), 1)
+
+    head = Recording()
+    boxes = [torch.tensor([[1.0, 2, 5, 9]]), torch.tensor([[0.0, 0, 10, 4], [6, 1, 9, 3]])]
+    out = densepose_image(head, "plain", boxes, (10, 10), flipped_features="mirror")
+    assert [f for f, _ in head.seen] == ["plain", "mirror"]
+    assert torch.equal(head.seen[1][1][0], torch.tensor([[5.0, 2, 9, 9]]))  # x -> 10 - x
+    assert torch.equal(head.seen[1][1][1], torch.tensor([[0.0, 0, 10, 4], [1, 1, 4, 3]]))
+    # the torso keeps its channel; V = (0.125 + (1 - 0.125)) / 2, U unchanged
+    uv = out[0]["uv"][0]
+    on = out[0]["parts"][0] == 2
+    assert int(on.sum()) == 28
+    assert torch.allclose(uv[0][on], torch.tensor(0.25)) and torch.allclose(uv[1][on],
+                                                                             torch.tensor(0.5))
+
+
+def test_evaluate_with_flip_equals_the_averaged_head():
+    """A head saying V = 0.125 on the torso, averaged with its mirror (1 - 0.125), is the
+    head saying 0.5: the flipped evaluation of the one equals the plain one of the other."""
+    scenes = render_batch(SEEDS, size=96, p_crowd=0.0, p_person=0.6)
+    dets = [{"boxes": scenes.boxes[i][scenes.person_index[i][:1]].float(),
+             "labels": torch.tensor([PERSON_ID])} for i in range(len(SEEDS))]
+    flipped = evaluate_densepose(FakeHead(part=2, u=0.5, v=0.125), FakeTrunk(dets), SEEDS,
+                                 size=96, p_person=0.6, flip=True)
+    plain = evaluate_densepose(FakeHead(part=2, u=0.5, v=0.5), FakeTrunk(dets), SEEDS,
+                               size=96, p_person=0.6)
+    assert flipped.keys() == plain.keys()
+    for k in plain:
+        assert flipped[k] == pytest.approx(plain[k], abs=1e-6), k

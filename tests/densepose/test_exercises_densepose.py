@@ -4,9 +4,11 @@ import torch
 import torch.nn.functional as F
 
 from coursekit.densepose import cse_loss
+from coursekit.densepose.uv_head import hflip_maps
 from coursekit.exercises import (
     check_chance_prediction,
     check_cse_loss,
+    check_hflip,
     check_uv_loss,
     measure_template_chance,
 )
@@ -107,3 +109,53 @@ def test_chance_prediction(capsys):
     assert "not implemented yet" in verdict(capsys)
     assert check_chance_prediction(lambda: "0.04") is False
     assert "should be a number" in verdict(capsys)
+
+
+# ---- carrying the mirror's maps back (find the bug) -----------------------------------------
+
+def classmates_hflip(outputs):
+    out = {k: outputs[k].flip(-1) for k in ("coarse", "fine", "u", "v")}
+    out["v"] = 1 - out["v"]
+    return out
+
+
+def test_hflip_accepts_correct_solutions(capsys):
+    def written_out(outputs):
+        swap = [0, 1, 2, 4, 3, 6, 5, 8, 7, 10, 9]
+        out = {"coarse": outputs["coarse"].flip(3)}
+        for k in ("fine", "u", "v"):
+            out[k] = outputs[k][:, swap].flip(3)
+        out["v"] = 1 - out["v"]
+        return out
+
+    assert check_hflip(written_out) is True
+    assert check_hflip(hflip_maps) is True
+    assert verdict(capsys).startswith("✅ correct: columns reversed, left and right swapped")
+
+
+def test_hflip_explains_wrong_ones(capsys):
+    def keeps_v(outputs):
+        out = hflip_maps(outputs)
+        out["v"] = 1 - out["v"]
+        return out
+
+    def rows(outputs):
+        out = {k: v.flip(-2) for k, v in hflip_maps({k: v.flip(-1) for k, v in
+                                                     outputs.items()}).items()}
+        return out
+
+    def shape(outputs):
+        return {k: v[:, :, :2] for k, v in hflip_maps(outputs).items()}
+
+    def coarse_only(outputs):
+        return {**outputs, "coarse": outputs["coarse"].flip(-1)}
+
+    cases = [(coarse_only, "swap the left and right part channels"),
+             (classmates_hflip, "still the classmate's version"), (keeps_v, "1 - V"),
+             (rows, "the columns (the last dimension), not the rows"),
+             (shape, "never changes a shape"),
+             (lambda o: o["fine"], "return a dict"), (stub, "not implemented yet")]
+    for fn, hint in cases:
+        assert check_hflip(fn) is False
+        out = verdict(capsys)
+        assert out.startswith("❌") and hint in out, out

@@ -6,6 +6,8 @@ import torch
 from coursekit.data import render_scene
 from coursekit.densepose.parts import (
     NUM_PARTS,
+    PART_NAMES,
+    PART_SYMMETRIES,
     annotate_scene,
     iuv_image,
     part_confusion,
@@ -170,3 +172,9 @@ def test_uv_error_random_against_a_loop():
                     count += 1
         assert n == count and total.dtype == torch.float64
         torch.testing.assert_close(total, ref)
+
+
+def test_part_symmetries_swap_left_and_right():
+    assert PART_SYMMETRIES == (0, 1, 2, 4, 3, 6, 5, 8, 7, 10, 9)
+    assert all(PART_SYMMETRIES[PART_SYMMETRIES[k]] == k for k in range(NUM_PARTS + 1))
+    assert PART_NAMES[PART_SYMMETRIES[PART_NAMES.index("lower_leg_left")]] == "lower_leg_right"

@@ -10,6 +10,7 @@ from coursekit.densepose.uv_head import (
     compare_with_detectron2,
     decode_iuv,
     densepose_losses,
+    hflip_maps,
     paste_in_image,
     sample_at_points,
 )
@@ -437,3 +438,99 @@ def test_sample_at_points_and_paste_bad_input():
         paste_in_image(maps, boxes, (0, 8))
     with pytest.raises(ValueError, match=r"maps must be Tensor\[D, C, M, M\]"):
         paste_in_image(maps[0], boxes, (8, 8))
+
+
+# ---- flip test-time augmentation (hflip_maps) -------------------------------------------
+
+
+def _random_maps(R=2, M=3, seed=6, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    return {k: torch.rand(R, c, M, M, generator=g, dtype=dtype)
+            for k, c in (("coarse", 2), ("fine", 11), ("u", 11), ("v", 11), ("embedding", 4))}
+
+
+def test_hflip_maps_hand_case():
+    maps = {k: torch.zeros(1, c, 1, 3) for k, c in (("coarse", 2), ("fine", 11), ("u", 11),
+                                                     ("v", 11))}
+    maps["coarse"][0, 1] = torch.tensor([1.0, 2.0, 3.0])
+    maps["fine"][0, 3] = torch.tensor([5.0, 0.0, 0.0])  # a left upper arm on the left column
+    maps["u"][0, 3] = torch.tensor([0.25, 0.0, 0.0])
+    maps["v"][0, 3] = torch.tensor([0.125, 0.0, 0.0])
+    maps["v"][0, 2] = torch.tensor([0.5, 0.75, 1.0])  # the torso keeps its channel
+    out = hflip_maps(maps)
+    assert sorted(out) == ["coarse", "fine", "u", "v"]  # the embedding is left out
+    assert out["coarse"][0, 1, 0].tolist() == [3.0, 2.0, 1.0]
+    # ... and becomes a right upper arm (channel 4) on the right column
+    assert out["fine"][0, 4, 0].tolist() == [0.0, 0.0, 5.0] and out["fine"][0, 3].abs().sum() == 0
+    assert out["u"][0, 4, 0].tolist() == [0.0, 0.0, 0.25]
+    assert out["v"][0, 4, 0].tolist() == [1.0, 1.0, 0.875]  # V -> 1 - V
+    assert out["v"][0, 2, 0].tolist() == [0.0, 0.25, 0.5]
+    assert out["v"][0, 0, 0].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_hflip_maps_undoes_itself_and_gradcheck():
+    maps = _random_maps()
+    twice = hflip_maps(hflip_maps(maps))
+    for k in twice:
+        assert torch.allclose(twice[k], maps[k], atol=1e-15)
+    leaves = [maps[k].clone().requires_grad_(True) for k in ("coarse", "fine", "u", "v")]
+    assert torch.autograd.gradcheck(
+        lambda *t: tuple(hflip_maps(dict(zip(("coarse", "fine", "u", "v"), t))).values()),
+        tuple(leaves))
+
+
+def test_hflip_maps_equals_the_charts_of_the_mirrored_body():
+    """Reference: ShapesWorld's own chart (``persons.part_uv``). Each part is a random capsule;
+    its mirror image (``x -> W - x``) is the capsule of the mirrored part. A perfect head on
+    the mirrored image predicts the mirrored charts; ``hflip_maps`` carries them back onto
+    the original charts (float64, every part, the head's disk chart included)."""
+    from coursekit.data.persons import part_uv
+    from coursekit.densepose.parts import PART_SYMMETRIES
+
+    W = M = 12
+    g = torch.Generator().manual_seed(7)
+    angle = torch.rand(11, generator=g, dtype=torch.float64) * 6.283
+    seg = torch.stack([torch.rand(11, generator=g, dtype=torch.float64) * W,
+                       torch.rand(11, generator=g, dtype=torch.float64) * W,
+                       angle.cos(), angle.sin(),
+                       1 + torch.rand(11, generator=g, dtype=torch.float64) * 5,
+                       0.5 + torch.rand(11, generator=g, dtype=torch.float64) * 3], dim=1)
+    mirror = seg.clone()
+    mirror[:, 0], mirror[:, 2] = W - seg[:, 0], -seg[:, 2]
+    c = torch.arange(M, dtype=torch.float64) + 0.5  # pixel centres: box [0, 0, W, W], M = W
+    Y, X = torch.meshgrid(c, c, indexing="ij")
+
+    def charts(segments, xs, owner):  # Tensor[2, 11, M, M]: part k's chart from capsule owner[k]
+        out = torch.zeros(2, 11, M, M, dtype=torch.float64)
+        for k in range(1, 11):
+            part = torch.full((M * M,), k)
+            s = segments[owner[k]].expand(M * M, 6)
+            out[:, k] = part_uv(part, xs.flatten(), Y.flatten(), s).view(2, M, M)
+        return out
+
+    original = charts(seg, X, list(range(11)))
+    # in the mirror image, part PART_SYMMETRIES[k] is the mirror of part k's capsule
+    owner = [PART_SYMMETRIES.index(k) for k in range(11)]
+    mirrored = charts(mirror, X, owner)  # read at the mirror image's own pixel centres
+    fine = torch.zeros(1, 11, M, M, dtype=torch.float64)
+    back = hflip_maps({"coarse": torch.zeros(1, 2, M, M, dtype=torch.float64), "fine": fine,
+                       "u": mirrored[None, 0], "v": mirrored[None, 1]})
+    assert torch.allclose(back["u"][0, 1:], original[0, 1:], atol=1e-12)
+    assert torch.allclose(back["v"][0, 1:], original[1, 1:], atol=1e-12)
+    assert 0.1 < float(original[1, 1:].std())  # the charts are not flat
+
+
+def test_hflip_maps_bad_input_names_the_argument():
+    maps = _random_maps()
+    with pytest.raises(TypeError, match="outputs must be a dict"):
+        hflip_maps([maps["fine"]])
+    with pytest.raises(ValueError, match=r"outputs must hold \('coarse', 'fine', 'u', 'v'\)"):
+        hflip_maps({k: v for k, v in maps.items() if k != "v"})
+    with pytest.raises(ValueError, match=r'outputs\["u"\] and outputs\["v"\] must be shaped'):
+        hflip_maps({**maps, "u": maps["u"][:, :5]})
+    with pytest.raises(TypeError, match=r'outputs\["fine"\] must be a float'):
+        hflip_maps({**maps, "fine": maps["fine"].long()})
+    with pytest.raises(ValueError, match=r"symmetries must be a permutation of 0..10"):
+        hflip_maps(maps, symmetries=[0, 1, 2, 3, 3, 5, 6, 7, 8, 9, 10])
+    with pytest.raises(ValueError, match=r'outputs\["coarse"\] must be'):
+        hflip_maps({**maps, "coarse": maps["coarse"][0]})

@@ -1,5 +1,6 @@
-"""Property tests (hypothesis) for the rest of coursekit.densepose: the head's losses and
-pasting its maps into the image, the two simulated annotation tasks (``sample_points``,
+"""Property tests (hypothesis) for the rest of coursekit.densepose: the head's losses,
+pasting its maps into the image, carrying a mirror image's maps back (``hflip_maps``), the
+two simulated annotation tasks (``sample_points``,
 ``person_parts``, ``annotate_scene``), the CSE metrics (``correspondence_accuracy``,
 ``chance_accuracy``), ``transfer_texture`` and the template (``body_template``).
 
@@ -41,6 +42,7 @@ from coursekit.densepose import (
     chance_accuracy,
     correspondence_accuracy,
     densepose_losses,
+    hflip_maps,
     paste_in_image,
     person_parts,
     sample_points,
@@ -391,6 +393,30 @@ def test_paste_in_image_of_a_constant_map_is_the_constant_on_the_box(
     assert out.dtype == dtype and out.device.type == device
     assert_close(out.cpu(), ref)
     assert bool((out.cpu()[~ref_inside[:, None].expand(D, C, H, W)] == 0).all())
+
+
+# ------------------------------------------------------------------------- hflip_maps
+@on_devices
+@PROPS
+@given(seed=seeds, R=st.integers(0, 3), M=st.integers(1, 4), parts=st.integers(1, 5),
+       dtype=floats)
+def test_hflip_maps_element_by_element(device, seed, R, M, parts, dtype):
+    """``out[k][r, c, i, j] = in[k][r, sym[c], i, M - 1 - j]`` (``1 -`` that for ``v``; no
+    channel swap for ``coarse``), for a random permutation ``sym`` of ``parts + 1`` channels,
+    one element at a time; dtype and device kept."""
+    g = gen(seed)
+    sym = torch.randperm(parts + 1, generator=g).tolist()
+    sizes = {"coarse": 2, "fine": parts + 1, "u": parts + 1, "v": parts + 1}
+    maps = {k: torch.randn(R, c, M, M, generator=g, dtype=F64).to(dtype) for k, c in sizes.items()}
+    out = hflip_maps({k: v.to(device) for k, v in maps.items()}, symmetries=sym)
+    assert sorted(out) == sorted(sizes)
+    for k, c in sizes.items():
+        assert out[k].shape == (R, c, M, M) and out[k].dtype == dtype
+        assert out[k].device.type == device
+        got = out[k].cpu()
+        for r, ch, i, j in itertools.product(range(R), range(c), range(M), range(M)):
+            src = maps[k][r, ch if k == "coarse" else sym[ch], i, M - 1 - j]
+            assert got[r, ch, i, j] == (1 - src if k == "v" else src)
 
 
 # ---------------------------------------------------------------- task 2: sample_points
