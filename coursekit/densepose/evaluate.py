@@ -29,7 +29,7 @@ from torch import Tensor
 
 from coursekit.densepose.cse import chance_accuracy, correspondence_accuracy, nearest_vertices
 from coursekit.densepose.parts import NUM_PARTS, part_confusion, part_iou, uv_error
-from coursekit.densepose.uv_head import DensePoseHead, decode_iuv, paste_in_image
+from coursekit.densepose.uv_head import DensePoseHead, decode_iuv, hflip_maps, paste_in_image
 from coursekit.detection.boxes import box_iou
 
 __all__ = ["RADIUS", "densepose_image", "evaluate_densepose", "match_detections",
@@ -55,8 +55,6 @@ def densepose_image(head: DensePoseHead, features, boxes: list[Tensor],
     with torch.no_grad():
         outputs = head(head.roi_pool(features, boxes))
         if flipped_features is not None:
-            from coursekit.densepose.uv_head import hflip_maps
-
             W = image_size[1]
             mirrored = [torch.stack([W - b[:, 2], b[:, 1], W - b[:, 0], b[:, 3]], dim=1)
                         for b in boxes]
