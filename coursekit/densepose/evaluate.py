@@ -19,7 +19,10 @@ For each person (a ground-truth box, or the detection matched to it):
 
 On detected boxes (``boxes="detected"``) a ground-truth person without a detection of IoU
 ``>= 0.5`` is predicted as background everywhere in its box (it costs IoU), and its points
-count as wrong. Tested in tests/densepose/test_evaluate.py.
+count as wrong. With ``flip=True`` the head also reads the mirror image's features on the
+mirrored boxes (``pose.flip.flip_boxes``), and its maps, carried back by
+``uv_head.hflip_maps``, are averaged with the original's (flip test-time augmentation).
+Tested in tests/densepose/test_evaluate.py.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from coursekit.densepose.cse import chance_accuracy, correspondence_accuracy, ne
 from coursekit.densepose.parts import NUM_PARTS, part_confusion, part_iou, uv_error
 from coursekit.densepose.uv_head import DensePoseHead, decode_iuv, hflip_maps, paste_in_image
 from coursekit.detection.boxes import box_iou
+from coursekit.pose.flip import flip_boxes
 
 __all__ = ["RADIUS", "densepose_image", "evaluate_densepose", "match_detections",
            "person_results"]
@@ -55,9 +59,7 @@ def densepose_image(head: DensePoseHead, features, boxes: list[Tensor],
     with torch.no_grad():
         outputs = head(head.roi_pool(features, boxes))
         if flipped_features is not None:
-            W = image_size[1]
-            mirrored = [torch.stack([W - b[:, 2], b[:, 1], W - b[:, 0], b[:, 3]], dim=1)
-                        for b in boxes]
+            mirrored = [flip_boxes(b, image_size[1]) for b in boxes]
             back = hflip_maps(head(head.roi_pool(flipped_features, mirrored)))
             outputs = {k: (v + back[k]) / 2 if k in back else v for k, v in outputs.items()}
     counts = [len(b) for b in boxes]

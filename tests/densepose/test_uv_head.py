@@ -34,6 +34,7 @@ def test_forward_shapes_and_bad_input():
         "v": (3, 11, 28, 28), "embedding": (3, 16, 28, 28)}
     with pytest.raises(ValueError, match="x must be Tensor\\[R, 64, S, S\\]"):
         head(torch.randn(3, 32, 14, 14))
+    assert small_head(uv_weight=3.0).loss_weights["uv"] == 3.0  # DENSEPOSE_CONFIG's key
     with pytest.raises(ValueError, match="loss_weights has unknown keys"):
         DensePoseHead(MultiScaleRoIAlign((2, 4, 8), 14), 64, loss_weights={"mask": 1.0})
 
