@@ -43,6 +43,7 @@ from coursekit.detection.roi_align import roi_align
 from coursekit.instance.heads import RoIHead, head_convs
 from coursekit.instance.pooler import MultiScaleRoIAlign
 from coursekit.instance.targets import project_masks_on_boxes
+from coursekit.pose.flip import mirror_index
 from coursekit.upsampling import bilinear_sample
 from coursekit.validators import (
     check_boxes,
@@ -397,11 +398,8 @@ def hflip_maps(outputs: dict[str, Tensor],
         raise ValueError(f'outputs["u"] and outputs["v"] must be shaped like outputs["fine"] '
                          f'{shape_str(outputs["fine"])}, got {shape_str(outputs["u"])} and '
                          f'{shape_str(outputs["v"])}')
-    perm = list(symmetries) if not isinstance(symmetries, Tensor) else symmetries.tolist()
-    if sorted(perm) != list(range(P1)):
-        raise ValueError(f"symmetries must be a permutation of 0..{P1 - 1} (one entry per "
-                         f'channel of outputs["fine"]), got {perm}')
-    index = torch.tensor(perm, device=outputs["fine"].device)
+    index = mirror_index(symmetries, P1, outputs["fine"].device, name="symmetries",
+                         what='channel of outputs["fine"]')
     out = {k: outputs[k].flip(-1) for k in OUTPUTS[:4]}
     for k in ("fine", "u", "v"):
         out[k] = out[k].index_select(1, index)

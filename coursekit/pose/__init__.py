@@ -7,7 +7,7 @@
   ``coursekit.upsampling.bicubic``)
 * ``oks`` — Object Keypoint Similarity, as pycocotools' ``computeOks`` (oks.py)
 * ``flip_keypoints``, ``flip_boxes``, ``hflip`` — left-right flip that swaps left and right
-  keypoints (flip.py)
+  keypoints; ``mirror_index`` checks a left <-> right swap table (flip.py)
 * ``KeypointHead``, ``keypointrcnn_loss`` — RoI features -> K × 56 × 56 heatmaps, a
   cross-entropy over the cells (keypoint_head.py), plugged into lesson 05's Mask R-CNN as
   an extra head
@@ -32,7 +32,7 @@ from coursekit.pose.coco_keypoints import (
     NUM_KEYPOINTS,
     check_keypoints,
 )
-from coursekit.pose.flip import Flipped, flip_boxes, flip_keypoints, hflip
+from coursekit.pose.flip import Flipped, flip_boxes, flip_keypoints, hflip, mirror_index
 from coursekit.pose.heatmaps import heatmaps_to_keypoints, keypoints_to_heatmap
 from coursekit.pose.oks import oks
 
@@ -61,6 +61,7 @@ __all__ = [
     "flip_keypoints",
     "heatmaps_to_keypoints",
     "hflip",
+    "mirror_index",
     "keypoints_to_heatmap",
     "oks",
     *sorted(_LAZY),

@@ -32,7 +32,7 @@ from torch import Tensor
 from coursekit.pose.coco_keypoints import COCO_FLIP_INDEX, check_keypoints
 from coursekit.validators import check_boxes, require_tensor, shape_str
 
-__all__ = ["Flipped", "flip_boxes", "flip_keypoints", "hflip"]
+__all__ = ["Flipped", "flip_boxes", "flip_keypoints", "hflip", "mirror_index"]
 
 
 def flip_keypoints(keypoints: Tensor, width: float,
@@ -56,7 +56,7 @@ def flip_keypoints(keypoints: Tensor, width: float,
     check_keypoints(keypoints, "keypoints")
     width = _width(width)
     K = keypoints.shape[1]
-    index = _flip_index(flip_index, K, keypoints.device)
+    index = mirror_index(flip_index, K, keypoints.device)
     out = keypoints[:, index]  # (N, K, 3) left <-> right
     out[..., 0] = width - out[..., 0]
     return torch.where(out[..., 2:] == 0, torch.zeros_like(out), out)  # v = 0 -> (0, 0, 0)
@@ -129,24 +129,32 @@ def _width(width: object) -> float:
     return float(width) if not isinstance(width, int) else width
 
 
-def _flip_index(flip_index: object, K: int, device: torch.device) -> Tensor:
-    """``flip_index`` as an int64 Tensor[K]: a permutation of 0..K-1 that is its own inverse."""
-    if isinstance(flip_index, Tensor):
-        index = flip_index.to(device)
-    elif isinstance(flip_index, Sequence) and not isinstance(flip_index, str):
-        if not all(isinstance(i, int) and not isinstance(i, bool) for i in flip_index):
-            raise TypeError(f"flip_index must be a sequence of ints, got {flip_index!r}")
-        index = torch.tensor(list(flip_index), dtype=torch.long, device=device)
+def mirror_index(index: object, K: int, device: torch.device | str = "cpu", *,
+                 name: str = "flip_index", what: str = "keypoint") -> Tensor:
+    """``index`` as an int64 Tensor[K] on ``device``, checked to be a mirror's swap table.
+
+    Entry ``k`` is the ``what`` (keypoint, part channel) that ``k`` becomes in the mirror
+    image. A mirror applied twice is the identity, so the table must be a permutation of
+    ``0..K-1`` that is its own inverse (``index[index[k]] == k``: left <-> right, the
+    middle ones to themselves). Errors name the argument as ``name``. Used by
+    ``flip_keypoints`` and by DensePose's ``hflip_maps``.
+    """
+    if isinstance(index, Tensor):
+        out = index.to(device)
+    elif isinstance(index, Sequence) and not isinstance(index, str):
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in index):
+            raise TypeError(f"{name} must be a sequence of ints, got {index!r}")
+        out = torch.tensor(list(index), dtype=torch.long, device=device)
     else:
-        raise TypeError(f"flip_index must be a sequence of K ints, got {flip_index!r}")
-    if index.is_floating_point() or index.is_complex() or index.dtype == torch.bool:
-        raise TypeError(f"flip_index must hold integers, got dtype {index.dtype}")
-    index = index.long()
-    if index.dim() != 1 or index.shape[0] != K:
-        raise ValueError(f"flip_index must hold K = {K} indices (one per keypoint), "
-                         f"got {index.shape[0] if index.dim() == 1 else shape_str(index)}")
-    ok = bool((index >= 0).all()) and bool((index < K).all())
-    if not ok or not bool((index[index] == torch.arange(K, device=device)).all()):
-        raise ValueError(f"flip_index must be a permutation of 0..{K - 1} that is its own "
-                         f"inverse (left <-> right), got {index.tolist()}")
-    return index
+        raise TypeError(f"{name} must be a sequence of K ints, got {index!r}")
+    if out.is_floating_point() or out.is_complex() or out.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integers, got dtype {out.dtype}")
+    out = out.long()
+    if out.dim() != 1 or out.shape[0] != K:
+        raise ValueError(f"{name} must hold K = {K} indices (one per {what}), "
+                         f"got {out.shape[0] if out.dim() == 1 else shape_str(out)}")
+    ok = bool((out >= 0).all()) and bool((out < K).all())
+    if not ok or not bool((out[out] == torch.arange(K, device=out.device)).all()):
+        raise ValueError(f"{name} must be a permutation of 0..{K - 1} that is its own "
+                         f"inverse (left <-> right), got {out.tolist()}")
+    return out

@@ -533,5 +533,13 @@ def test_hflip_maps_bad_input_names_the_argument():
         hflip_maps({**maps, "fine": maps["fine"].long()})
     with pytest.raises(ValueError, match=r"symmetries must be a permutation of 0..10"):
         hflip_maps(maps, symmetries=[0, 1, 2, 3, 3, 5, 6, 7, 8, 9, 10])
+    # a permutation, but not a mirror's: the arms cycle 3 -> 4 -> 5 -> 3 instead of swapping
+    with pytest.raises(ValueError, match=r"symmetries must be .* its own inverse"):
+        hflip_maps(maps, symmetries=[0, 1, 2, 4, 5, 3, 6, 7, 8, 9, 10])
+    with pytest.raises(ValueError, match=r"symmetries must hold K = 11 indices \(one per "
+                                         r'channel of outputs\["fine"\]\)'):
+        hflip_maps(maps, symmetries=list(range(10)))
+    with pytest.raises(TypeError, match=r"symmetries must hold integers"):
+        hflip_maps(maps, symmetries=torch.arange(11.0))
     with pytest.raises(ValueError, match=r'outputs\["coarse"\] must be'):
         hflip_maps({**maps, "coarse": maps["coarse"][0]})

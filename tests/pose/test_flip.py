@@ -1,4 +1,5 @@
-"""flip_keypoints, flip_boxes, hflip: by hand, vs torchvision, twice = identity, on a scene."""
+"""flip_keypoints, flip_boxes, hflip, mirror_index: by hand, vs torchvision, twice = identity,
+on a scene."""
 
 import pytest
 import torch
@@ -7,7 +8,14 @@ from torch.autograd import gradcheck
 from torch.testing import assert_close
 from torchvision import tv_tensors
 
-from coursekit.pose import COCO_FLIP_INDEX, COCO_KEYPOINT_NAMES, flip_boxes, flip_keypoints, hflip
+from coursekit.pose import (
+    COCO_FLIP_INDEX,
+    COCO_KEYPOINT_NAMES,
+    flip_boxes,
+    flip_keypoints,
+    hflip,
+    mirror_index,
+)
 
 F64 = torch.float64
 
@@ -69,6 +77,40 @@ def test_flip_keypoints_convention_vs_tv_tensors_keypoints():
 
 def tv_flip_index():
     return [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
+
+
+def test_mirror_index_by_hand_and_against_torchvision(device):
+    # nose stays, the eyes swap: (0, 2, 1) is its own inverse; (1, 2, 0) is a 3-cycle
+    assert mirror_index([0, 2, 1], 3, device).tolist() == [0, 2, 1]
+    out = mirror_index(torch.tensor([0, 2, 1], dtype=torch.int32), 3, device)
+    assert out.dtype == torch.int64 and out.device.type == torch.device(device).type
+    assert torch.equal(mirror_index(COCO_FLIP_INDEX, 17).cpu(), torch.tensor(tv_flip_index()))
+    g = torch.Generator().manual_seed(0)
+    for K in (1, 2, 7, 24):
+        order = torch.randperm(K, generator=g)  # random pairs: each a swap, one left alone if odd
+        swap = torch.arange(K)
+        pairs = order[: K // 2 * 2].view(-1, 2)
+        swap[pairs[:, 0]], swap[pairs[:, 1]] = pairs[:, 1], pairs[:, 0]
+        assert torch.equal(mirror_index(swap.tolist(), K), swap)
+        assert torch.equal(swap[mirror_index(swap, K)], torch.arange(K))  # twice: the identity
+        if K >= 3:  # a cycle of three is a permutation but no mirror's
+            cycle = torch.arange(K)
+            cycle[order[:3]] = order[[1, 2, 0]]
+            with pytest.raises(ValueError, match="its own inverse"):
+                mirror_index(cycle, K)
+
+
+def test_mirror_index_bad_inputs_name_the_argument():
+    with pytest.raises(ValueError, match=r"parts must hold K = 4 indices \(one per part\), got 3"):
+        mirror_index([0, 1, 2], 4, name="parts", what="part")
+    with pytest.raises(ValueError, match=r"table must be a permutation of 0..2 .*got \[0, 3, 1\]"):
+        mirror_index([0, 3, 1], 3, name="table")
+    with pytest.raises(TypeError, match="table must be a sequence of K ints, got 3"):
+        mirror_index(3, 3, name="table")
+    with pytest.raises(TypeError, match="table must be a sequence of ints"):
+        mirror_index([0, True, 2], 3, name="table")
+    with pytest.raises(ValueError, match=r"table must hold K = 3 indices .*got Tensor\[3, 1\]"):
+        mirror_index(torch.zeros(3, 1, dtype=torch.long), 3, name="table")
 
 
 def test_flip_twice_is_the_identity(device):
