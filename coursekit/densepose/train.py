@@ -40,11 +40,11 @@ __all__ = ["DENSEPOSE_CONFIG", "HELD_OUT_START", "PERSON_ID", "RECIPE", "build_d
 PERSON_ID = 7  # ShapesWorld's person category
 HELD_OUT_START = 3_000_000  # as lessons 05 and 07: never a training seed
 RECIPE: dict[str, Any] = {
-    "steps": 12000, "batch_size": 8, "lr": 2e-3, "weight_decay": 1e-4, "warmup": 50,
+    "steps": 16000, "batch_size": 8, "lr": 2e-3, "weight_decay": 1e-4, "warmup": 50,
     "size": 96, "p_person": 0.6, "num_points": 100, "jitter": 0.06,
 }  # fmt: skip
 DENSEPOSE_CONFIG: dict[str, Any] = {
-    "pool": 14, "sampling_ratio": 2, "canonical_scale": 48.0, "dim": 128, "num_convs": 4,
+    "pool": 14, "sampling_ratio": 2, "canonical_scale": 48.0, "dim": 192, "num_convs": 8,
     "embed_dim": 16, "spacing": 0.03, "temperature": 1.0, "uv_weight": 10.0,
 }  # fmt: skip
 
