@@ -402,10 +402,15 @@ def test_paste_in_image_of_a_constant_map_is_the_constant_on_the_box(
        dtype=floats)
 def test_hflip_maps_element_by_element(device, seed, R, M, parts, dtype):
     """``out[k][r, c, i, j] = in[k][r, sym[c], i, M - 1 - j]`` (``1 -`` that for ``v``; no
-    channel swap for ``coarse``), for a random permutation ``sym`` of ``parts + 1`` channels,
-    one element at a time; dtype and device kept."""
+    channel swap for ``coarse``), for a random mirror table ``sym`` of ``parts + 1`` channels
+    (random pairs swapped, the rest fixed: a permutation that is its own inverse), one element
+    at a time; dtype and device kept."""
     g = gen(seed)
-    sym = torch.randperm(parts + 1, generator=g).tolist()
+    order = torch.randperm(parts + 1, generator=g)
+    pairs = order[: int(torch.randint(0, (parts + 1) // 2 + 1, (1,), generator=g)) * 2]
+    swap = torch.arange(parts + 1)
+    swap[pairs[0::2]], swap[pairs[1::2]] = pairs[1::2], pairs[0::2]
+    sym = swap.tolist()
     sizes = {"coarse": 2, "fine": parts + 1, "u": parts + 1, "v": parts + 1}
     maps = {k: torch.randn(R, c, M, M, generator=g, dtype=F64).to(dtype) for k, c in sizes.items()}
     out = hflip_maps({k: v.to(device) for k, v in maps.items()}, symmetries=sym)
