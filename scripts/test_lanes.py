@@ -4,18 +4,22 @@
 
 * phase 1, two slots side by side:
   * slot 1: lane ``unit`` (every in-process test file), then lane ``cli`` (the files that
-    start a fresh Python with torch: the CLI, training runs, the wheel, these lanes, nbgrader,
-    and ``scripts/lab``'s JupyterLab);
-  * slot 2: lane ``lessons`` (the 13 lessons under nbval, the notebook hygiene, the two DDP
-    ranks), then lane ``students`` (the student versions, ``coursekit grade``);
-* phase 2, alone: lane ``browser`` (JupyterLab in Chromium; its kernels get 2 threads).
+    start a fresh Python with torch: the CLI, the wheel, these lanes, nbgrader, and
+    ``scripts/lab``'s JupyterLab);
+  * slot 2: lane ``lessons`` (the 13 lessons under nbval, the notebook hygiene), then lane
+    ``students`` (the student versions, ``coursekit grade``);
+* phase 2, one slot, nothing beside it: lane ``ranks`` (the tests that start two torchrun
+  ranks: DDP's equal weights, and training runs under torchrun), then lane ``browser``
+  (JupyterLab in Chromium; its kernels get 2 threads).
 
 Why phases: the memory budget (3 GB PSS for the whole tree). JupyterLab, Chromium and a
 lesson's kernel take 1.5-2.3 GB together; beside the unit lane's pytest (up to 1.2 GB PSS)
 and one of its subprocesses (a fresh Python with torch, 0.4-1.0 GB) the last run peaked at
 3.8 GB. So nothing runs beside the browser, and the subprocess tests run beside one kernel,
-not beside the unit lane's pytest. It also keeps a kernel of the students lane away from the
-browser's kernels: twice a notebook there stalled ~300 s while a browser test ran.
+not beside the unit lane's pytest. Two torchrun ranks and their launcher take 1.2-1.4 GB;
+beside the cli lane's pytest and a student kernel they peaked at 3.06 GB, so they run alone
+too. The phases also keep a kernel of the students lane away from the browser's kernels:
+twice a notebook there stalled ~300 s while a browser test ran.
 
 Why not xdist: each xdist worker collects (imports) the whole suite, about 1.2 GB RSS
 before its first test. A lane collects only its own files, and the kernel lanes never import
@@ -48,16 +52,18 @@ ROOT = Path(__file__).resolve().parent.parent
 LANES = {
     "cli": (  # a fresh Python with torch per test: beside one kernel, never beside the unit lane
         "tests/core/test_cli.py",
-        "tests/core/test_train_runs.py",
         "tests/core/test_wheel.py",
         "tests/core/test_test_lanes.py",
         "tests/core/test_nbgrader.py",
         "tests/core/test_lab_script.py",  # scripts/lab's JupyterLab, without a browser
     ),
-    "lessons": (  # a kernel at a time: the lessons under nbval, then the two DDP ranks
+    "lessons": (  # a kernel at a time: the lessons under nbval
         "lessons",
         "tests/lessons/test_notebook_hygiene.py",
+    ),
+    "ranks": (  # two torchrun ranks and their launcher (1.2-1.4 GB): nothing beside them
         "tests/core/test_ddp.py",
+        "tests/core/test_train_runs.py",
     ),
     "students": (  # a kernel at a time: the student versions, coursekit grade
         "tests/lessons/test_student_notebooks.py",
@@ -76,7 +82,7 @@ KERNEL_LANES = ("lessons", "students", "browser")
 # lanes one after the other. The two slots of phase 1 take about as long as each other.
 PHASES = (
     (("unit", "cli"), ("lessons", "students")),
-    (("browser",),),
+    (("ranks", "browser"),),
 )
 NBVAL = ["--nbval", "--nbval-current-env",
          "--nbval-sanitize-with", "tests/lessons/sanitize.cfg", "--ignore=lessons/student"]

@@ -21,13 +21,15 @@ def test_every_lane_path_exists():
     assert sorted(in_phases) == sorted(["unit", *lanes.LANES])  # each lane once
 
 
-def test_nothing_runs_beside_the_browser_or_the_unit_lanes_subprocesses():
-    """The memory budget's rules: JupyterLab and Chromium alone; the unit lane's pytest never
-    beside the lane of tests that start a fresh Python with torch."""
+def test_nothing_runs_beside_the_browser_the_ranks_or_the_unit_lanes_subprocesses():
+    """The memory budget's rules: JupyterLab and Chromium alone, and the two torchrun ranks
+    alone (each lane in a phase of one slot); the unit lane's pytest never beside the lane of
+    tests that start a fresh Python with torch."""
     for phase in lanes.PHASES:
         here = [lane for slot in phase for lane in slot]
-        if "browser" in here:
-            assert here == ["browser"], phase
+        for alone in ("browser", "ranks"):
+            if alone in here:
+                assert len(phase) == 1, phase
         slot_of = {lane: i for i, slot in enumerate(phase) for lane in slot}
         if "unit" in slot_of and "cli" in slot_of:
             assert slot_of["unit"] == slot_of["cli"], phase
@@ -50,14 +52,15 @@ def test_the_lanes_split_the_test_files():
     everything = _files(["tests"])
     assert sum(map(len, per_lane.values())) == len(everything)  # no file in two lanes
     assert set().union(*per_lane.values()) == everything
-    assert "tests/core/test_ddp.py" in per_lane["lessons"]
+    assert "tests/core/test_ddp.py" in per_lane["ranks"]
+    assert "tests/core/test_train_runs.py" in per_lane["ranks"]
     assert "tests/core/test_cli.py" in per_lane["cli"]
     assert "tests/browser/test_sam_click.py" in per_lane["browser"]
     assert "tests/core/test_lab_script.py" in per_lane["cli"]
     assert set(lanes.LANE_ENV) <= set(lanes.LANES)
     assert "tests/dense/test_flow.py" in per_lane["unit"]
     assert "--nbval" in commands["lessons"] and "lessons" in commands["lessons"]
-    for name in ("unit", "cli", "students", "browser"):
+    for name in ("unit", "cli", "students", "ranks", "browser"):
         assert "--nbval" not in commands[name], name
 
 
