@@ -61,8 +61,8 @@ __all__ = [
     "flip_keypoints",
     "heatmaps_to_keypoints",
     "hflip",
-    "mirror_index",
     "keypoints_to_heatmap",
+    "mirror_index",
     "oks",
     *sorted(_LAZY),
 ]
