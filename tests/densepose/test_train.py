@@ -71,8 +71,6 @@ def test_shipped_model_with_the_mirror_image_is_better_on_every_metric():
     assert m["flip_u_error"] < m["u_error"]  # 0.0149 vs 0.0168
     assert m["flip_v_error"] < m["v_error"]  # 0.0234 vs 0.0268
     assert m["flip_det_miou"] > m["det_miou"]  # 0.6357 vs 0.6262
-    assert m["flip_u_chance"] >= 10 * m["flip_u_error"]  # 18.4x
-    assert m["flip_v_chance"] >= 10 * m["flip_v_error"]  # 0.2357 vs 0.0234: 10.08x
 
 
 def test_shipped_uv_error_is_ten_times_better_than_chance_with_the_mirror():
@@ -80,8 +78,8 @@ def test_shipped_uv_error_is_ten_times_better_than_chance_with_the_mirror():
     as Detectron2's DensePose evaluates with test-time augmentation (the mirror image too):
     U 18.4x, V 10.08x. One pass it is U 16.2x, V 8.77x (the next test)."""
     m = read_manifest()["densepose"]["metrics"]
-    assert m["flip_u_chance"] >= 10 * m["flip_u_error"]
-    assert m["flip_v_chance"] >= 10 * m["flip_v_error"]
+    assert m["flip_u_chance"] >= 10 * m["flip_u_error"]  # 0.2732 vs 0.0149: 18.4x
+    assert m["flip_v_chance"] >= 10 * m["flip_v_error"]  # 0.2357 vs 0.0234: 10.08x
 
 
 @pytest.mark.xfail(strict=True, reason="one pass, without the mirror image, the shipped head "
