@@ -59,7 +59,7 @@ class SamPredictor:
         self.original_size: tuple[int, int] | None = None
         self.input_size: tuple[int, int] | None = None
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def set_image(self, image: Tensor) -> None:
         """Run the image encoder once and cache its embedding Tensor[1, C, h, w].
 
@@ -91,7 +91,7 @@ class SamPredictor:
         self._require_image("get_image_embedding")
         return self.features
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict(self, point_coords=None, point_labels=None, box=None, mask_input=None,
                 multimask_output: bool = True, *,
                 return_logits: bool = False) -> tuple[Tensor, Tensor, Tensor]:
@@ -126,7 +126,7 @@ class SamPredictor:
                                  return_logits=return_logits)
         return tuple(t[0] for t in out)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict_batch(self, point_coords: Tensor | None, point_labels: Tensor | None,
                       boxes: Tensor | None = None, mask_input: Tensor | None = None,
                       multimask_output: bool = True, *,

@@ -103,7 +103,7 @@ class TwoWayAttentionBlock(nn.Module):
         q, k = queries + query_pe, keys + key_pe  # 2. tokens ask the image
         queries = self.norm2(queries + self.cross_attn_token_to_image(q=q, k=k, v=keys))
         queries = self.norm3(queries + self.mlp(queries))  # 3. MLP on the tokens
-        q, k = queries + query_pe, keys + key_pe  # 4. every image token reads the tokens
+        q = queries + query_pe  # 4. every image token reads the tokens (keys: unchanged)
         keys = self.norm4(keys + self.cross_attn_image_to_token(q=k, k=q, v=queries))
         return queries, keys  # (B, N, D), (B, hw, D)
 

@@ -1,5 +1,7 @@
 """The bench's reference model: segment-anything's classes wired as our shipped config."""
 
+import math
+
 import pytest
 import torch
 from torch.testing import assert_close
@@ -29,3 +31,31 @@ def test_reference_sam_loads_the_shipped_config_strictly_and_agrees():
                                 point_labels=torch.tensor([1]).numpy())
     assert_close(low_a, torch.from_numpy(low_b), rtol=0, atol=1e-4)
     assert_close(iou_a, torch.from_numpy(iou_b), rtol=0, atol=1e-5)
+
+
+def test_click_flops_counts_a_hand_computed_model_and_the_shipped_asymmetry():
+    from coursekit.sam.bench import click_flops
+    from coursekit.sam.train import SAM_CONFIG as config
+
+    torch.manual_seed(0)
+    model = build_sam_tiny(**config).eval()
+    predictor = SamPredictor(model)
+    image = torch.rand(3, model.img_size, model.img_size)
+    encoder, decoder = click_flops(predictor, image, [[20.0, 30.0]], [1])
+    # by hand (2 FLOPs per multiply-add), T = 256 tokens of D = 256, C = 64 output channels:
+    T, D, P, C, g = 256, 256, 4, 64, 16
+    assert (model.image_encoder.img_size // P, config["encoder_embed_dim"]) == (g, D)
+    patches = 2 * T * (3 * P * P) * D
+    linear = 2 * T * 12 * D * D  # qkv 3 D^2, projection D^2, MLP 2 x 4 D^2 per token
+
+    def attention(keys):  # q k^T and attn v, + the relative positions (rows, columns)
+        return 4 * T * keys * D + 4 * T * math.isqrt(keys) * D
+
+    blocks = 8 * (linear + attention(4 * 4)) + 4 * (linear + attention(T))  # 4 global
+    neck = 2 * T * D * C + 2 * T * 9 * C * C  # 1 x 1 then 3 x 3 convolution
+    dense_pe = 2 * T * 2 * (C // 2)  # the Fourier features of the grid, cached with it
+    assert encoder == patches + blocks + neck + dense_pe == 5_192_581_120
+    # the shipped design: the encoder does >= 100x the arithmetic of a click (260x); the
+    # decoder's CPU time is mostly per-operation cost, so its time ratio is smaller
+    assert encoder >= 100 * decoder > 0
+    assert predictor.is_image_set  # click_flops leaves the image set
