@@ -24,7 +24,8 @@ import torch
 from coursekit.bench import time_call
 from coursekit.sam.automatic import AutomaticMaskGenerator
 from coursekit.sam.predictor import SamPredictor
-from coursekit.sam.sam import build_sam_tiny
+from coursekit.sam.sam import Sam, build_sam_tiny
+from coursekit.validators import describe
 
 
 def _row(name: str, ours: float, reference: float | None, note: str) -> dict:
@@ -37,19 +38,21 @@ def _shipped():
     from coursekit.sam.train import SAM_CONFIG, load_sam
 
     try:
-        return load_sam(), SAM_CONFIG, "shipped weights"
+        return load_sam(), "shipped weights"
     except (FileNotFoundError, KeyError, ValueError):
         torch.manual_seed(0)
-        return build_sam_tiny(**SAM_CONFIG).eval(), SAM_CONFIG, "random weights (not shipped)"
+        return build_sam_tiny(**SAM_CONFIG).eval(), "random weights (not shipped)"
 
 
-def reference_sam(config: dict, state_dict: dict):
-    """segment-anything's ``Sam`` wired as ``build_sam_tiny(**config)``, with our weights."""
+def reference_sam(ours: Sam):
+    """segment-anything's ``Sam`` wired like our model ``ours`` (its sizes read off its
+    modules), with ``ours``'s weights loaded strictly; in eval mode."""
     from functools import partial
 
     from segment_anything import modeling as ref
 
-    ours = build_sam_tiny(**config)
+    if not isinstance(ours, Sam):
+        raise TypeError(f"ours must be a coursekit.sam.Sam, got {describe(ours)}")
     enc, dec = ours.image_encoder, ours.mask_decoder
     S, P = enc.img_size, enc.patch_embed.proj.kernel_size[0]
     blocks = enc.blocks
@@ -75,8 +78,8 @@ def reference_sam(config: dict, state_dict: dict):
         iou_head_hidden_dim=dec.iou_prediction_head.layers[0].out_features)
     model = ref.Sam(image_encoder=image_encoder, prompt_encoder=prompt_encoder,
                     mask_decoder=mask_decoder)
-    model.load_state_dict(state_dict, strict=True)
-    return model.eval()
+    model.load_state_dict(ours.state_dict(), strict=True)
+    return model.to(ours.device).eval()
 
 
 def click_flops(predictor: SamPredictor, image, click, label) -> tuple[int, int]:
@@ -101,11 +104,11 @@ def bench(quick: bool = False) -> list[dict]:
     from coursekit.data.shapesworld import render_scene
 
     repeat = 3 if quick else 9
-    model, config, weights = _shipped()
+    model, weights = _shipped()
     image = render_scene(3_000_000, size=model.img_size).image
     uint8 = (image.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
     ours = SamPredictor(model)
-    ref_model = reference_sam(config, model.state_dict())
+    ref_model = reference_sam(model)
     ref = RefPredictor(ref_model)
     click, label = [[40.0, 30.0]], [1]
     enc = time_call(lambda: ours.set_image(image), repeat=repeat)

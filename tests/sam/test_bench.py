@@ -21,7 +21,7 @@ def test_reference_sam_loads_the_shipped_config_strictly_and_agrees():
     with torch.no_grad():
         for p in ours.parameters():
             p.add_(torch.randn_like(p) * 0.05)  # no zero-initialised parameter left
-    ref = reference_sam(SAM_CONFIG, ours.state_dict())
+    ref = reference_sam(ours)
     image = (torch.rand(3, ours.img_size, ours.img_size) * 255).to(torch.uint8)
     a, b = SamPredictor(ours), RefPredictor(ref)
     a.set_image(image)
@@ -31,6 +31,11 @@ def test_reference_sam_loads_the_shipped_config_strictly_and_agrees():
                                 point_labels=torch.tensor([1]).numpy())
     assert_close(low_a, torch.from_numpy(low_b), rtol=0, atol=1e-4)
     assert_close(iou_a, torch.from_numpy(iou_b), rtol=0, atol=1e-5)
+
+
+def test_reference_sam_refuses_what_is_not_our_sam():
+    with pytest.raises(TypeError, match="ours must be a coursekit.sam.Sam, got dict"):
+        reference_sam(SAM_CONFIG)
 
 
 def test_click_flops_counts_a_hand_computed_model_and_the_shipped_asymmetry():
