@@ -51,7 +51,7 @@ SAM_CONFIG: dict[str, Any] = {  # 64 px, patch 4: a 16 × 16 embedding, 64 × 64
     "encoder_num_heads": 8, "encoder_global_attn_indexes": (2, 5, 8, 11),
 }  # the encoder: 12 blocks of 256 (a quarter of ViT-B's width, its depth and global layers)
 RECIPE: dict[str, Any] = {
-    "steps": 4000, "batch_size": 8, "prompts_per_image": 10, "rounds": 3, "lr": 1e-3,
+    "steps": 3300, "batch_size": 8, "prompts_per_image": 10, "rounds": 3, "lr": 1e-3,
     "weight_decay": 0.01, "warmup": 200, "clip_grad": 1.0, "size": 64, "p_stuff": 0.2,
     "p_small": 0.5, "box_noise": 0.05, "focal_ramp": 0.25,
 }  # fmt: skip

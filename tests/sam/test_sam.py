@@ -60,6 +60,16 @@ def test_postprocess_hand_computed(sa):
     assert_close(out[126:130], torch.tensor([0.125, 0.375, 0.625, 0.875]))
 
 
+def test_postprocess_at_the_encoder_size_copies_and_never_aliases():
+    """Masks already S x S and an S x S image: no resizing, but a new tensor."""
+    ours = build_sam_tiny(img_size=64, patch_size=4, encoder_embed_dim=16, encoder_depth=1,
+                          encoder_global_attn_indexes=(0,))
+    logits = torch.randn(2, 3, 64, 64)
+    out = ours.postprocess_masks(logits, (64, 64), (64, 64))
+    assert torch.equal(out, logits) and out.data_ptr() != logits.data_ptr()
+    assert torch.equal(ours.postprocess_masks(logits, (64, 50), (64, 50)), logits[..., :50])
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_forward_batch_matches_reference(sam_pair, dtype):
     """B images, one prompt each: our differentiable forward vs the reference, image by image.
