@@ -131,6 +131,20 @@ def test_predict_batch_equals_single_predicts(sam_pair, image):
         assert_close(low[b], lo, rtol=0, atol=1e-5)
 
 
+def test_outputs_are_ordinary_tensors_to_edit_and_feed_back(sam_pair, image):
+    """The decoder runs in inference mode, but what comes out is cloned out of it."""
+    _, pred = _predictors(sam_pair, image)
+    masks, iou, low = pred.predict(point_coords=[[10.0, 20.0]], point_labels=[1])
+    embedding = pred.get_image_embedding()
+    for t in (masks, iou, low, embedding):
+        assert not t.is_inference()
+    masks[0, :4] = False  # in place: allowed
+    low[0] += 1.0
+    again, _, _ = pred.predict(point_coords=[[10.0, 20.0]], point_labels=[1],
+                               mask_input=low[:1], multimask_output=False)
+    assert again.shape[0] == 1 and not again.is_inference()
+
+
 def test_bad_inputs(sam_pair, image):
     pred = SamPredictor(sam_pair[1])
     with pytest.raises(RuntimeError, match=r"predict\(\) needs an image: call set_image\(image\)"):
