@@ -12,7 +12,7 @@ Rows (the shipped tiny SAM, ``load_sam``; random weights if it is not installed 
   the automatic mask generator does), and that over the encoder;
 * the same asymmetry in arithmetic (``click_flops``: torch's ``FlopCounterMode`` counts
   the matmuls and convolutions): it does not depend on the machine, while the decoder's
-  milliseconds are mostly the per-operation cost of ~350 small operations;
+  milliseconds are mostly the per-operation cost of ~300 small operations;
 * automatic masks for one scene (16 × 16 points), ours vs ``SamAutomaticMaskGenerator``.
 
 segment-anything is imported here only, to compare.

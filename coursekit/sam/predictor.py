@@ -89,9 +89,9 @@ class SamPredictor:
         self.is_image_set = True
 
     def get_image_embedding(self) -> Tensor:
-        """The cached embedding Tensor[1, C, h, w]."""
+        """A copy of the cached embedding Tensor[1, C, h, w] (editing it leaves the cache)."""
         self._require_image("get_image_embedding")
-        return self.features
+        return self.features.clone()
 
     @torch.no_grad()
     def predict(self, point_coords=None, point_labels=None, box=None, mask_input=None,

@@ -71,7 +71,7 @@ def test_hardest_class_prediction(capsys):
     assert "differs on beats_chance" in capsys.readouterr().out
     assert not check_hardest_class_prediction(lambda: "person", measured, 0.62)
     assert "must be a dict" in capsys.readouterr().out
-    tied = {"circle": 0.87, "crowd": 0.5084, "person": 0.5032}  # lesson 10's 24 scenes
+    tied = {"circle": 0.87, "crowd": 0.5084, "person": 0.5032}  # the previous model, 24 scenes
     for answer in ("person", "crowd"):  # 0.005 apart: a tie, either is right
         assert check_hardest_class_prediction(
             lambda a=answer: {"hardest": a, "beats_chance": True}, tied, 0.82)

@@ -143,6 +143,10 @@ def test_outputs_are_ordinary_tensors_to_edit_and_feed_back(sam_pair, image):
     again, _, _ = pred.predict(point_coords=[[10.0, 20.0]], point_labels=[1],
                                mask_input=low[:1], multimask_output=False)
     assert again.shape[0] == 1 and not again.is_inference()
+    before, _, _ = pred.predict(point_coords=[[10.0, 20.0]], point_labels=[1], return_logits=True)
+    embedding.zero_()  # a copy: the cached embedding, and the next answer, stay as they were
+    after, _, _ = pred.predict(point_coords=[[10.0, 20.0]], point_labels=[1], return_logits=True)
+    assert torch.equal(before, after)
 
 
 def test_bad_inputs(sam_pair, image):
