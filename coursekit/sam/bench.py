@@ -89,6 +89,9 @@ def click_flops(predictor: SamPredictor, image, click, label) -> tuple[int, int]
     ``FlopCounterMode`` (2 per multiply-add of matmuls and convolutions)."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    if not isinstance(predictor, SamPredictor):
+        raise TypeError(f"predictor must be a coursekit.sam.SamPredictor, "
+                        f"got {describe(predictor)}")
     with FlopCounterMode(display=False) as counter:
         predictor.set_image(image)
     encoder = counter.get_total_flops()

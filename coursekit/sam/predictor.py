@@ -160,17 +160,18 @@ class SamPredictor:
         if mask_input is not None:
             mask_input = mask_input.to(device=self.device, dtype=self.dtype)
         model = self.model
-        # inference mode skips the autograd bookkeeping of each of a click's ~300 small
-        # operations (about a tenth of its time); the outputs are cloned out of it, so they
-        # are ordinary tensors (edit them in place, feed them back)
+        # inference mode skips the autograd bookkeeping of each of the decoder's ~300 small
+        # operations (about a tenth of a click's time); what leaves it is cloned, and the
+        # resizing below runs outside it, so the outputs are ordinary tensors (edit them in
+        # place, feed them back)
         with torch.inference_mode():
             sparse, dense = model.prompt_encoder(points, boxes, mask_input)  # (B, N', D), ...
             low_res, iou = model.mask_decoder(self.features, self.dense_pe, sparse, dense,
                                               multimask_output)  # (B, C, 4h, 4w)
-            masks = model.postprocess_masks(low_res, self.input_size, self.original_size)
-            if not return_logits:
-                masks = masks > model.mask_threshold  # (B, C, H, W) bool
-        return masks.clone(), iou.clone(), low_res.clone()
+        masks = model.postprocess_masks(low_res, self.input_size, self.original_size)
+        if not return_logits:
+            masks = masks > model.mask_threshold  # (B, C, H, W) bool
+        return masks, iou.clone(), low_res.clone()
 
     def _require_image(self, method: str) -> None:
         if not self.is_image_set:

@@ -101,11 +101,10 @@ class Sam(nn.Module):
         if in_h > S or in_w > S:
             raise ValueError(f"input_size must be at most ({S}, {S}), got {input_size!r}")
         out_size = int_pair(original_size, "original_size")
-        if tuple(masks.shape[-2:]) != (S, S):  # (the tiny SAM's masks are S x S already)
-            masks = bilinear_upsample(masks, size=(S, S))  # (B, C, S, S)
+        masks = bilinear_upsample(masks, size=(S, S))  # (B, C, S, S), a new tensor
         masks = masks[..., :in_h, :in_w]  # (B, C, in_h, in_w): the padding removed
         if out_size == (in_h, in_w):  # resizing to the same size copies: skip the work
-            return masks.clone(memory_format=torch.contiguous_format)  # never a view of the input
+            return masks.contiguous()
         return bilinear_upsample(masks, size=out_size)  # (B, C, H, W)
 
     def forward(self, images: Tensor, points: tuple[Tensor, Tensor] | None = None,

@@ -147,6 +147,8 @@ def bilinear_upsample(x: Tensor, size: int | tuple[int, int] | None = None,
     """
     (Ho, Wo), ys, xs = _source_coordinates(x, size, scale_factor, align_corners)
     H, W = x.shape[-2:]
+    if scale_factor is None and (Ho, Wo) == (H, W):  # the same size: the identity, so a copy
+        return x.clone()  # (torch computes it: the same values, but NaN where x is infinite)
     A_y = _interpolation_matrix(ys, H)  # (Ho, H), float32 or float64
     A_x = _interpolation_matrix(xs, W)  # (Wo, W)
     out = A_y @ (x.to(A_x.dtype) @ A_x.t())  # (N, C, H, W) -> (N, C, H, Wo) -> (N, C, Ho, Wo)

@@ -38,19 +38,10 @@ def test_reference_sam_refuses_what_is_not_our_sam():
         reference_sam(SAM_CONFIG)
 
 
-def test_click_flops_counts_a_hand_computed_model_and_the_shipped_asymmetry():
-    from coursekit.sam.bench import click_flops
-    from coursekit.sam.train import SAM_CONFIG as config
-
-    torch.manual_seed(0)
-    model = build_sam_tiny(**config).eval()
-    predictor = SamPredictor(model)
-    image = torch.rand(3, model.img_size, model.img_size)
-    encoder, decoder = click_flops(predictor, image, [[20.0, 30.0]], [1])
-    # by hand (2 FLOPs per multiply-add): T tokens of width D, C output channels, 4 x 4 windows
-    g = model.img_size // config["patch_size"]
-    T, D, P, C = g * g, config["encoder_embed_dim"], config["patch_size"], 64
-    depth, n_global = config["encoder_depth"], len(config["encoder_global_attn_indexes"])
+def encoder_flops_by_hand(img_size, patch_size, width, depth, n_global, out_chans=64):
+    """2 FLOPs per multiply-add: T tokens of width D, 4 x 4 windows, C output channels."""
+    g = img_size // patch_size
+    T, D, P, C = g * g, width, patch_size, out_chans
     patches = 2 * T * (3 * P * P) * D
     linear = 2 * T * 12 * D * D  # qkv 3 D^2, projection D^2, MLP 2 x 4 D^2 per token
 
@@ -60,7 +51,21 @@ def test_click_flops_counts_a_hand_computed_model_and_the_shipped_asymmetry():
     blocks = (depth - n_global) * (linear + attention(4 * 4)) + n_global * (linear + attention(T))
     neck = 2 * T * D * C + 2 * T * 9 * C * C  # 1 x 1 then 3 x 3 convolution
     dense_pe = 2 * T * 2 * (C // 2)  # the Fourier features of the grid, cached with it
-    assert encoder == patches + blocks + neck + dense_pe
+    return patches + blocks + neck + dense_pe
+
+
+def test_click_flops_counts_a_hand_computed_model_and_the_shipped_asymmetry():
+    from coursekit.sam.bench import click_flops
+    from coursekit.sam.train import SAM_CONFIG as config
+
+    torch.manual_seed(0)
+    model = build_sam_tiny(**config).eval()
+    predictor = SamPredictor(model)
+    image = torch.rand(3, model.img_size, model.img_size)
+    encoder, decoder = click_flops(predictor, image, [[20.0, 30.0]], [1])
+    assert encoder == encoder_flops_by_hand(
+        model.img_size, config["patch_size"], config["encoder_embed_dim"],
+        config["encoder_depth"], len(config["encoder_global_attn_indexes"]))
     # the shipped design: the encoder does >= 15x the arithmetic of a click (18x; 309x with
     # the 12-block, 256-wide encoder); the decoder's CPU time is mostly per-operation cost
     assert encoder >= 15 * decoder > 0
@@ -75,10 +80,13 @@ def test_click_flops_of_the_twelve_block_encoder_by_hand():
                   encoder_num_heads=8, encoder_global_attn_indexes=(2, 5, 8, 11))
     predictor = SamPredictor(build_sam_tiny(**config).eval())
     encoder, decoder = click_flops(predictor, torch.rand(3, 64, 64), [[20.0, 30.0]], [1])
-    T, D = 256, 256
-    linear = 2 * T * 12 * D * D
-    windowed = linear + 4 * T * 16 * D + 4 * T * 4 * D
-    global_ = linear + 4 * T * T * D + 4 * T * 16 * D
-    rest = 2 * T * 48 * D + 2 * T * D * 64 + 2 * T * 9 * 64 * 64 + 2 * T * 2 * 32
-    assert encoder == 8 * windowed + 4 * global_ + rest == 5_192_581_120
+    assert encoder == encoder_flops_by_hand(64, 4, 256, 12, 4) == 5_192_581_120
     assert decoder == 16_815_360 and round(encoder / decoder) == 309  # 16.8 MFLOP a click
+
+
+def test_click_flops_bad_input_names_the_argument():
+    from coursekit.sam.bench import click_flops
+
+    with pytest.raises(TypeError, match="predictor must be a coursekit.sam.SamPredictor"):
+        click_flops(build_sam_tiny(img_size=32, encoder_embed_dim=16, encoder_depth=1,
+                                   encoder_global_attn_indexes=(0,)), None, [[1.0, 1.0]], [1])

@@ -159,6 +159,20 @@ def test_unchanged_axis_is_copied_like_torch_cpu():
     assert_close(out[:, :, 1], 0.5 * x[:, :, 0] + 0.5 * x[:, :, 1])
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_both_axes_unchanged_is_a_copy_like_torch(dtype):
+    """Same size out: the values of x (torch computes the same), a new tensor, and the
+    identity's gradient; by scale factor (floor(5.5) = 5, floor(4.8) = 4), the same values."""
+    x = torch.randn(2, 3, 5, 4, dtype=torch.float64).to(dtype)
+    for kwargs in (dict(size=(5, 4)), dict(scale_factor=(1.1, 1.2))):
+        out = bilinear_upsample(x, **kwargs)
+        wide = x.to(torch.promote_types(dtype, torch.float32))  # torch has no CPU half path
+        ref = F.interpolate(wide, mode="bilinear", **kwargs).to(dtype)
+        assert torch.equal(out, x) and torch.equal(out, ref) and out.data_ptr() != x.data_ptr()
+    leaf = torch.randn(1, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: bilinear_upsample(t, size=3), (leaf,))
+
+
 @pytest.mark.parametrize("align_corners", [False, True])
 def test_upsample_is_bilinear_sample_at_the_source_points(align_corners):
     """The separable matrices compute exactly the 4-neighbour formula (same as RoI Align)."""
