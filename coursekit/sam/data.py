@@ -104,13 +104,15 @@ class PromptBatch:
 
     ``points``: Tensor[B·K, 2] (x, y) of the first click; ``boxes``: Tensor[B·K, 4] xyxy
     (pixel edges, with noise) of the target; ``targets``: bool Tensor[B·K, H, W];
-    ``ambiguous``: bool Tensor[B·K], the click had two valid answers.
+    ``ambiguous``: bool Tensor[B·K], the click had two valid answers; ``others``: bool
+    Tensor[B·K, H, W], the click's other valid answer (the target itself where it has one).
     """
 
     points: Tensor
     boxes: Tensor
     targets: Tensor
     ambiguous: Tensor
+    others: Tensor
 
 
 def sample_prompts(segments: list[Segments], k: int, generator: torch.Generator, *,
@@ -124,7 +126,7 @@ def sample_prompts(segments: list[Segments], k: int, generator: torch.Generator,
     click; the box prompt is the target's box (pixel edges) moved by Gaussian noise of
     ``box_noise`` × its side.
     """
-    points, boxes, targets, amb = [], [], [], []
+    points, boxes, targets, amb, others = [], [], [], [], []
     for seg in segments:
         things = seg.is_thing.nonzero().flatten()
         stuff = (~seg.is_thing).nonzero().flatten()
@@ -136,9 +138,10 @@ def sample_prompts(segments: list[Segments], k: int, generator: torch.Generator,
             i = int(torch.randint(len(ys), (1,), generator=generator))
             y, x = int(ys[i]), int(xs[i])
             s = int(seg.sub[y, x]) if seg.is_thing[m] else 0
-            target = seg.objects[m]
-            if s > 0 and u[2] < p_small:
-                target = (seg.sub == s) & target
+            target = other = seg.objects[m]
+            if s > 0:
+                small = (seg.sub == s) & target
+                target, other = (small, target) if u[2] < p_small else (target, small)
             ty, tx = target.nonzero(as_tuple=True)
             box = torch.tensor([tx.min(), ty.min(), tx.max() + 1, ty.max() + 1],
                                dtype=torch.float32)
@@ -149,9 +152,10 @@ def sample_prompts(segments: list[Segments], k: int, generator: torch.Generator,
             points.append(torch.tensor([x, y], dtype=torch.float32))
             boxes.append(box)
             targets.append(target)
+            others.append(other)
             amb.append(s > 0)
     return PromptBatch(torch.stack(points), torch.stack(boxes), torch.stack(targets),
-                       torch.tensor(amb))
+                       torch.tensor(amb), torch.stack(others))
 
 
 def error_region_click(pred: Tensor, target: Tensor, generator: torch.Generator | None = None

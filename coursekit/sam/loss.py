@@ -103,7 +103,8 @@ def mask_iou(masks: Tensor, targets: Tensor, *, dtype: torch.dtype = torch.float
 
 def sam_loss(mask_logits: Tensor, iou_predictions: Tensor, gt_masks: Tensor, *,
              focal_weight: float = 20.0, dice_weight: float = 1.0, iou_weight: float = 1.0,
-             alpha: float = 0.25, gamma: float = 2.0) -> SamLoss:
+             alpha: float = 0.25, gamma: float = 2.0, other_masks: Tensor | None = None
+             ) -> SamLoss:
     """SAM's loss for B prompts with C output masks each (C = 3, or 1).
 
     Args:
@@ -113,13 +114,20 @@ def sam_loss(mask_logits: Tensor, iou_predictions: Tensor, gt_masks: Tensor, *,
             floating Tensor[B, H, W] in [0, 1] (a soft mask, e.g. the fraction of each
             low-resolution cell that the full-resolution mask covers; its IoU target
             counts the cells >= 0.5).
+        other_masks: ``None`` (SAM's rule), or the *other* valid answer of each prompt,
+            like ``gt_masks`` (equal to it where a prompt has one answer). Where the two
+            differ, both must be among the C >= 2 masks: they are matched to two different
+            outputs at the least total cost and the prompt's mask loss is the mean of the
+            two matched costs (a 2-target set loss, as DETR matches); the IoU head's target
+            is each mask's IoU with the answer it is closer to.
 
     Returns:
         ``SamLoss(loss, mask_loss, iou_loss, best)``: ``mask_loss`` is the mean over B of
         ``min_c (focal_weight · focal_c + dice_weight · dice_c)`` (focal averaged over the
         pixels), so only the best mask of each prompt receives gradient; ``iou_loss`` the
         mean over B·C of ``(iou_pred − IoU(logits > 0, gt))²``; ``best`` the index of the
-        trained mask. Scalars in the logits' dtype.
+        trained mask (with ``other_masks``: the one matched to ``gt_masks``). Scalars in
+        the logits' dtype.
     """
     require_floating(mask_logits, "mask_logits", "a floating-point Tensor[B, C, H, W]")
     require_dim(mask_logits, "mask_logits", 4, "Tensor[B, C, H, W]")
@@ -137,18 +145,45 @@ def sam_loss(mask_logits: Tensor, iou_predictions: Tensor, gt_masks: Tensor, *,
                          f"logits' size), got {shape_str(gt_masks)}")
     if B == 0 or C == 0:
         raise ValueError(f"mask_logits must hold at least one mask, got {shape_str(mask_logits)}")
+    if other_masks is not None:
+        if not isinstance(other_masks, Tensor) or other_masks.dtype != gt_masks.dtype:
+            raise TypeError(f"other_masks must be a Tensor of gt_masks' dtype "
+                            f"({gt_masks.dtype}), got {describe(other_masks)}")
+        if other_masks.shape != gt_masks.shape:
+            raise ValueError(f"other_masks must have the shape of gt_masks "
+                             f"{shape_str(gt_masks)}, got {shape_str(other_masks)}")
+        if C < 2:
+            raise ValueError(f"other_masks needs at least 2 output masks to match two answers "
+                             f"to, got mask_logits {shape_str(mask_logits)}")
     fw, dw = _real(focal_weight, "focal_weight"), _real(dice_weight, "dice_weight")
     iw = _real(iou_weight, "iou_weight")
     acc = torch.promote_types(mask_logits.dtype, torch.float32)
     logits = mask_logits.to(acc)
-    target = gt_masks[:, None].expand(B, C, H, W).to(acc)  # (B, C, H, W)
-    hard = gt_masks if gt_masks.dtype == torch.bool else gt_masks >= 0.5
-    focal = sigmoid_focal_loss(logits, target, alpha, gamma).mean(dim=(-2, -1))  # (B, C)
-    per_mask = fw * focal + dw * dice_loss(logits, target)  # (B, C)
+
+    def costs(gt: Tensor) -> tuple[Tensor, Tensor]:  # (B, C) mask losses, (B, C) real IoUs
+        target = gt[:, None].expand(B, C, H, W).to(acc)  # (B, C, H, W)
+        hard = gt if gt.dtype == torch.bool else gt >= 0.5
+        focal = sigmoid_focal_loss(logits, target, alpha, gamma).mean(dim=(-2, -1))
+        with torch.no_grad():
+            real = mask_iou(logits > 0, hard[:, None].expand(B, C, H, W), dtype=acc)
+        return fw * focal + dw * dice_loss(logits, target), real
+
+    per_mask, real_iou = costs(gt_masks)  # (B, C)
     best = per_mask.detach().argmin(dim=1)  # (B,) the mask that is trained
-    mask_loss = per_mask.gather(1, best[:, None]).mean()
-    with torch.no_grad():
-        real_iou = mask_iou(logits > 0, hard[:, None].expand(B, C, H, W), dtype=acc)  # (B, C)
+    chosen = per_mask.gather(1, best[:, None])[:, 0]  # (B,)
+    if other_masks is not None:
+        per_other, iou_other = costs(other_masks)  # (B, C)
+        pair = per_mask[:, :, None] + per_other[:, None, :]  # (B, C, C): gt to i, other to j
+        eye = torch.eye(C, dtype=torch.bool, device=pair.device)
+        flat = pair.detach().masked_fill(eye, float("inf")).flatten(1).argmin(dim=1)  # (B,)
+        two = (per_mask.gather(1, (flat // C)[:, None])
+               + per_other.gather(1, (flat % C)[:, None]))[:, 0] / 2
+        differ = (other_masks != gt_masks).flatten(1).any(dim=1)  # (B,) two answers
+        chosen = torch.where(differ, two, chosen)
+        best = torch.where(differ, flat // C, best)
+        nearer = per_other.detach() < per_mask.detach()
+        real_iou = torch.where(differ[:, None] & nearer, iou_other, real_iou)
+    mask_loss = chosen.mean()
     iou_loss = F.mse_loss(iou_predictions.to(acc), real_iou)
     dtype = mask_logits.dtype
     return SamLoss((mask_loss + iw * iou_loss).to(dtype), mask_loss.to(dtype),

@@ -67,13 +67,16 @@ def focal_weight_at(step: int, steps: int, ramp: float = RECIPE["focal_ramp"]) -
 
 
 def interactive_loss(model: Sam, images: Tensor, prompts: PromptBatch, *, rounds: int,
-                     generator: torch.Generator, focal_weight: float = 20.0) -> Tensor:
+                     generator: torch.Generator, focal_weight: float = 20.0,
+                     match_answers: bool = False) -> Tensor:
     """The loss of one batch: encoder once, then ``rounds`` decoder rounds per prompt.
 
     ``images``: Tensor[B, 3, S, S]; ``prompts``: K = len(prompts.points) / B per image, the
     first half of each image's prompts start with a click, the second half with a box.
     Returns the mean over rounds and both halves of ``sam_loss`` (mask + IoU terms), with
-    ``focal_weight`` : 1 for focal : dice (SAM's 20 : 1 by default).
+    ``focal_weight`` : 1 for focal : dice (SAM's 20 : 1 by default). ``match_answers``: an
+    ambiguous first click trains on both its answers, matched to two different outputs
+    (``sam_loss(other_masks=...)``), instead of on the one drawn.
     """
     B, S = images.shape[0], model.img_size
     k = prompts.points.shape[0] // B
@@ -90,6 +93,10 @@ def interactive_loss(model: Sam, images: Tensor, prompts: PromptBatch, *, rounds
             continue
         target = prompts.targets[sel].to(device)  # (n, S, S)
         soft = F.avg_pool2d(target[:, None].to(images.dtype), S // (4 * g))[:, 0]  # (n, 4g, 4g)
+        other = None
+        if match_answers and not box_first:
+            other = prompts.others[sel].to(device)
+            other = F.avg_pool2d(other[:, None].to(images.dtype), S // (4 * g))[:, 0]
         boxes = prompts.boxes[sel].to(device) if box_first else None
         coords = labels = mask_in = None
         if not box_first:
@@ -100,7 +107,8 @@ def interactive_loss(model: Sam, images: Tensor, prompts: PromptBatch, *, rounds
             points = None if coords is None else (coords, labels)
             sparse, dense = model.prompt_encoder(points, boxes, mask_in)
             low, iou = model.mask_decoder(emb[sel], pe, sparse, dense, multimask)  # (n, C, 4g, 4g)
-            out = sam_loss(low, iou, soft, focal_weight=focal_weight)  # soft targets
+            out = sam_loss(low, iou, soft, focal_weight=focal_weight,  # soft targets
+                           other_masks=other if multimask else None)
             total, terms = total + out.loss, terms + 1
             if r + 1 == rounds:
                 break
@@ -165,7 +173,8 @@ def train_sam(out_dir: str | os.PathLike | None, seed: int, quick: bool) -> dict
         images, prompts, g, fw = batch
         sam = net.module if hasattr(net, "module") else net
         return interactive_loss(sam, images, prompts, rounds=RECIPE["rounds"], generator=g,
-                                focal_weight=fw)
+                                focal_weight=fw,
+                                match_answers=RECIPE.get("match_answers", False))
 
     run_id = recipe_key(RECIPE, SAM_CONFIG, steps, batch_size)
     state = state_path_for(run_dir, name, seed, run_id)  # resume a stopped run

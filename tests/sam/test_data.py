@@ -63,6 +63,13 @@ def test_sample_prompts_click_inside_target_and_box_around_it(scenes):
         x, y = int(p[0]), int(p[1])
         assert 0 <= x < 128 and 0 <= y < 128
     assert pb.ambiguous.any() and not pb.ambiguous.all()
+    # the other answer: the target itself where the click has one, else part <-> whole
+    differ = (pb.others != pb.targets).flatten(1).any(dim=1)
+    assert torch.equal(differ, pb.ambiguous)
+    for t, o, a in zip(pb.targets, pb.others, pb.ambiguous, strict=True):
+        if a:  # one of the two lies inside the other
+            inner, outer = (t, o) if t.sum() < o.sum() else (o, t)
+            assert not (inner & ~outer).any()
     again = sample_prompts(segs, 8, torch.Generator().manual_seed(0), box_noise=0.0)
     assert torch.equal(again.points, pb.points) and torch.equal(again.targets, pb.targets)
 

@@ -97,6 +97,68 @@ def test_sam_loss_random_against_reference(device):
     assert_close(out.iou_loss, ((iou_pred - inter / union) ** 2).mean(), rtol=0, atol=1e-12)
 
 
+def test_two_answers_hand_computed():
+    """A part (pixel 0) and its whole (pixels 0, 1): each must be its own output's answer."""
+    part = torch.tensor([[[True, False]]])
+    whole = torch.tensor([[[True, True]]])
+    logits = torch.tensor([[[[10.0, -10.0]], [[10.0, 10.0]], [[0.0, 0.0]]]],
+                          dtype=torch.float64, requires_grad=True)  # part, whole, unsure
+    iou_pred = torch.tensor([[1.0, 0.5, 0.0]], dtype=torch.float64, requires_grad=True)
+    out = sam_loss(logits, iou_pred, part, other_masks=whole)
+    assert out.best.tolist() == [0]  # the part's output
+    per_part = 20 * sigmoid_focal_loss(logits[0], part.expand(3, 1, 2).double()).mean((-2, -1))
+    per_part = per_part + dice_loss(logits[0], part.expand(3, 1, 2).double())
+    per_whole = 20 * sigmoid_focal_loss(logits[0], whole.expand(3, 1, 2).double()).mean((-2, -1))
+    per_whole = per_whole + dice_loss(logits[0], whole.expand(3, 1, 2).double())
+    assert_close(out.mask_loss, (per_part[0] + per_whole[1]) / 2)
+    # SAM's rule would train output 0 alone (its loss against the part is the least)
+    assert_close(sam_loss(logits, iou_pred, part).mask_loss, per_part.min())
+    # IoU targets: output 0 -> 1 (= the part), output 1 -> 1 (= the whole), output 2
+    # (empty) is nearer the part: IoU 0; squared errors 0, 0.25, 0
+    assert_close(out.iou_loss, torch.tensor(0.25 / 3, dtype=torch.float64))
+    out.loss.backward()
+    assert (logits.grad[0, 2] == 0).all() and logits.grad[0, :2].abs().sum() > 0
+    # the same answer twice is SAM's rule; so is a prompt with one answer in a batch
+    same = sam_loss(logits.detach(), iou_pred.detach(), part, other_masks=part)
+    assert_close(same.loss, sam_loss(logits.detach(), iou_pred.detach(), part).loss)
+
+
+def test_two_answers_random_against_brute_force(device):
+    """The least-cost matching of 2 answers to 2 of C outputs, by trying every pair."""
+    B, C, H, W = 6, 3, 5, 4
+    g = torch.Generator().manual_seed(1)
+    logits = (torch.randn(B, C, H, W, dtype=torch.float64, generator=g) * 2).to(device)
+    iou_pred = torch.rand(B, C, dtype=torch.float64, generator=g).to(device)
+    gt = (torch.rand(B, H, W, generator=g) > 0.5).to(device)
+    other = (torch.rand(B, H, W, generator=g) > 0.3).to(device)
+    other[0] = gt[0]  # one prompt with a single answer
+    out = sam_loss(logits, iou_pred, gt, other_masks=other)
+
+    def cost(t):
+        t = t[:, None].expand(B, C, H, W).double()
+        focal = tv.sigmoid_focal_loss(logits, t, reduction="none").mean((-2, -1))
+        p = torch.sigmoid(logits)
+        return 20 * focal + 1 - (2 * (p * t).sum((-2, -1)) + 1) / (
+            p.sum((-2, -1)) + t.sum((-2, -1)) + 1)
+
+    a, b = cost(gt), cost(other)
+    expected, best = [], []
+    for i in range(B):
+        if i == 0:
+            expected.append(a[0].min())
+            best.append(int(a[0].argmin()))
+            continue
+        pairs = [(a[i, x] + b[i, y], x) for x in range(C) for y in range(C) if x != y]
+        v, x = min(pairs, key=lambda p: float(p[0]))
+        expected.append(v / 2)
+        best.append(x)
+    assert_close(out.mask_loss, torch.stack(expected).mean(), rtol=0, atol=1e-12)
+    assert out.best.tolist() == best
+    assert torch.autograd.gradcheck(
+        lambda x: sam_loss(x, iou_pred, gt, other_masks=other).loss,
+        (logits.detach().requires_grad_(),))
+
+
 def test_sam_loss_reduced_precision_and_single_mask():
     """bfloat16 in, float32 inside, bfloat16 out (as torch does); C = 1 (multimask off)."""
     logits = torch.randn(2, 1, 5, 5).to(torch.bfloat16)
@@ -132,6 +194,12 @@ def test_bad_inputs():
         sam_loss(x[0], iou, gt)
     with pytest.raises(TypeError, match="mask_logits must be a floating-point"):
         sam_loss(x.long(), iou, gt)
+    with pytest.raises(TypeError, match="other_masks must be a Tensor of gt_masks' dtype"):
+        sam_loss(x, iou, gt, other_masks=gt.float())
+    with pytest.raises(ValueError, match=r"other_masks must have the shape of gt_masks"):
+        sam_loss(x, iou, gt, other_masks=gt[:1])
+    with pytest.raises(ValueError, match="other_masks needs at least 2 output masks"):
+        sam_loss(x[:, :1], iou[:, :1], gt, other_masks=gt)
     with pytest.raises(TypeError, match="focal_weight must be a real number"):
         sam_loss(x, iou, gt, focal_weight="20")
     with pytest.raises(ValueError, match="targets must have the shape of inputs"):

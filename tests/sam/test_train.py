@@ -46,6 +46,28 @@ def test_interactive_loss_trains_every_part():
         assert grad is not None and grad.abs().sum() > 0, name
 
 
+def test_match_answers_changes_only_ambiguous_clicks():
+    """Both answers of an ambiguous first click are trained; with one answer per click (the
+    others set to the targets) the loss is SAM's."""
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    model = build_sam_tiny(**TINY)
+    images, prompts, _ = _batch()
+    clicks = torch.arange(len(prompts.ambiguous)) % 4 < 2  # k = 4: 2 clicks, 2 boxes each
+    assert prompts.ambiguous[clicks].any()
+
+    def loss(p, match):
+        return interactive_loss(model, images, p, rounds=2, match_answers=match,
+                                generator=torch.Generator().manual_seed(5))
+
+    assert loss(prompts, True) != loss(prompts, False)
+    single = replace(prompts, others=prompts.targets)
+    assert loss(single, True) == loss(single, False) == loss(prompts, False)
+    loss(prompts, True).backward()
+    assert model.mask_decoder.output_hypernetworks_mlps[1].layers[0].weight.grad is not None
+
+
 def test_interactive_loss_overfits_one_batch():
     torch.manual_seed(0)
     model = build_sam_tiny(**TINY)
