@@ -10,7 +10,11 @@ The protocol of the SAM paper (§7.1) on held-out ShapesWorld scenes, for every 
 * **interactive**: each next click is the centre of the largest error (``error_region_click``:
   foreground where the object is missed, background where the mask spills), with all
   clicks so far and the previous low-resolution logits as prompts and one output mask;
-  the mean IoU after 1, 3 and 5 clicks (click 1: the IoU head's pick).
+  the mean IoU after 1, 3 and 5 clicks (click 1: the IoU head's pick);
+* **box**: the object's tight box as the prompt, one output mask (the paper's other
+  prompt), which says no more than "this object, this big": no part-or-whole ambiguity;
+* **where it is lost**: best of 3 over the objects whose visible region is one piece and
+  over those cut into several by occluders (``count_pieces``).
 
 Tested in tests/sam/test_evaluate.py.
 """
@@ -19,16 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import torch
+from scipy import ndimage
 from torch import Tensor
 
+from coursekit.sam.automatic import mask_to_box
 from coursekit.sam.data import center_click, error_region_click
 from coursekit.sam.loss import mask_iou
 from coursekit.sam.predictor import SamPredictor
 from coursekit.sam.sam import Sam
-from coursekit.validators import describe
+from coursekit.validators import describe, require_bool, require_dim
 
-__all__ = ["evaluate_sam", "interactive_ious"]
+__all__ = ["box_ious", "count_pieces", "evaluate_sam", "interactive_ious"]
 
 
 @torch.no_grad()
@@ -68,6 +75,34 @@ def interactive_ious(predictor: SamPredictor, gt_masks: Tensor, clicks: int = 5
     return {"three": three, "predicted": scores.cpu(), "clicks": torch.stack(ious, dim=1)}
 
 
+def count_pieces(mask: Tensor) -> int:
+    """The number of 8-connected pieces of a bool Tensor[H, W] (0 for an empty mask).
+
+    Two pixels touching at a corner are one piece: a person's diagonal limb is drawn that way.
+    """
+    require_bool(mask, "mask", "a bool Tensor[H, W]")
+    require_dim(mask, "mask", 2, "a bool Tensor[H, W]")
+    return int(ndimage.label(mask.cpu().numpy(), structure=np.ones((3, 3)))[1])
+
+
+@torch.no_grad()
+def box_ious(predictor: SamPredictor, gt_masks: Tensor) -> Tensor:
+    """IoU of the one mask a box prompt gives, for each of G objects: Tensor[G] float32.
+
+    The box is each object's tight box in pixel edges (x1, y1, x2 + 1, y2 + 1);
+    ``predictor``: after ``set_image``; ``gt_masks``: bool Tensor[G, H, W], none empty.
+    """
+    if not isinstance(predictor, SamPredictor):
+        raise TypeError(f"predictor must be a SamPredictor, got {describe(predictor)}")
+    if not isinstance(gt_masks, Tensor) or gt_masks.dtype != torch.bool or gt_masks.dim() != 3:
+        raise TypeError(f"gt_masks must be a bool Tensor[G, H, W], got {describe(gt_masks)}")
+    if not gt_masks.flatten(1).any(dim=1).all():
+        raise ValueError("gt_masks must not hold an empty mask (it has no box)")
+    boxes = mask_to_box(gt_masks.cpu()).float() + torch.tensor([0.0, 0.0, 1.0, 1.0])  # (G, 4)
+    masks, _, _ = predictor.predict_batch(None, None, boxes, multimask_output=False)
+    return mask_iou(masks[:, 0].cpu(), gt_masks.cpu())
+
+
 def evaluate_sam(model: Sam, seeds: Iterable[int], *, size: int = 128, clicks: int = 5,
                  include_crowd: bool = True) -> dict[str, float]:
     """The metrics above over the things of the scenes ``seeds`` (rendered at ``size``).
@@ -76,7 +111,9 @@ def evaluate_sam(model: Sam, seeds: Iterable[int], *, size: int = 128, clicks: i
     ``clicks``), "pick_rate" (IoU head picks a mask as good as the best, over the objects
     whose 3 masks do not all have the same IoU), "chance": 1/3,
     "objects": G, "best_of_3_<category>" (the best-of-3 mIoU of each category; a crowd
-    group is "crowd")}``, floats rounded to 4 decimals.
+    group is "crowd"), "miou_box" and "box_<category>" (box prompts), "miou_one_piece"
+    and "miou_in_pieces" (best of 3 by ``count_pieces`` == 1 or > 1; NaN for none),
+    "in_pieces" (how many objects are in pieces)}``, floats rounded to 4 decimals.
     """
     from coursekit.data.shapesworld import category_name, render_batch
 
@@ -85,7 +122,7 @@ def evaluate_sam(model: Sam, seeds: Iterable[int], *, size: int = 128, clicks: i
     seeds = list(seeds)
     scenes = render_batch(seeds, size=size)
     predictor = SamPredictor(model)
-    three, predicted, per_click, names = [], [], [], []
+    three, predicted, per_click, names, boxed, pieces = [], [], [], [], [], []
     for j in range(len(seeds)):
         keep = torch.ones(len(scenes.masks[j]), dtype=torch.bool)
         if not include_crowd:
@@ -98,6 +135,8 @@ def evaluate_sam(model: Sam, seeds: Iterable[int], *, size: int = 128, clicks: i
             continue
         predictor.set_image(scenes.image[j])
         out = interactive_ious(predictor, gt, clicks)
+        boxed.append(box_ious(predictor, gt))
+        pieces += [count_pieces(m) for m in gt]
         three.append(out["three"])
         predicted.append(out["predicted"])
         per_click.append(out["clicks"])
@@ -112,7 +151,14 @@ def evaluate_sam(model: Sam, seeds: Iterable[int], *, size: int = 128, clicks: i
     for c in sorted({1, 3, 5, clicks}):
         if c <= clicks:
             metrics[f"miou_click{c}"] = clicks_t[:, c - 1].mean().item()
+    box_t = torch.cat(boxed)
+    metrics["miou_box"] = box_t.mean().item()
     for name in sorted(set(names)):
         rows = torch.tensor([n == name for n in names])
         metrics[f"best_of_3_{name}"] = best[rows].mean().item()
+        metrics[f"box_{name}"] = box_t[rows].mean().item()
+    split = torch.tensor(pieces) > 1
+    metrics["miou_one_piece"] = best[~split].mean().item()
+    metrics["miou_in_pieces"] = best[split].mean().item()
+    metrics["in_pieces"] = float(split.sum())
     return {k: round(v, 4) for k, v in metrics.items()}

@@ -11,6 +11,12 @@ valid answer. SAM's rule (Kirillov et al., 2023, §3 and appendix A):
   (logits > 0) with the ground truth (here for every output mask, the target
   detached), which ranks the three masks at test time.
 
+Our option (``other_masks``), not SAM's: an ambiguous click trains on *both* its answers
+at once (a part and its whole), each matched to its own output at the least total cost,
+the way DETR matches predictions to objects. SAM draws one answer per click and relies on
+a billion masks for the three outputs to specialise; with a small budget both answers
+say directly that the three masks must hold both readings.
+
 ``sigmoid_focal_loss`` is the same as ``torchvision.ops.sigmoid_focal_loss``
 (``reduction="none"``); ``dice_loss`` is ``1 − (2 Σ p·t + 1) / (Σ p + Σ t + 1)`` with
 ``p = sigmoid(logits)`` (DETR's smoothing). Tested in tests/sam/test_loss.py.
