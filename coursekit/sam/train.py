@@ -15,7 +15,10 @@ The recipe of Kirillov et al. (2023, appendix A), at course size:
   logits as the mask prompt, one output mask;
 * the IoU head regresses the real IoU of every output mask (MSE), every round;
 * from scratch (SAM starts from an MAE-pretrained encoder), the focal weight ramps from 1
-  to SAM's 20 over the first ``focal_ramp`` of the steps (``focal_weight_at``).
+  to SAM's 20 over the first ``focal_ramp`` of the steps (``focal_weight_at``);
+* ``match_answers`` (ours, off as shipped): an ambiguous first click trains on both its
+  answers, each matched to its own output (``sam_loss(other_masks=...)``); its trial is in
+  the README (best of 3 up, the IoU head's pick down).
 
     coursekit train sam            # -> runs/sam/sam.pt
     coursekit install-checkpoint runs/sam
@@ -53,7 +56,7 @@ SAM_CONFIG: dict[str, Any] = {  # 64 px, patch 4: a 16 × 16 embedding, 64 × 64
 RECIPE: dict[str, Any] = {
     "steps": 3000, "batch_size": 8, "prompts_per_image": 10, "rounds": 3, "lr": 2e-3,
     "weight_decay": 0.01, "warmup": 30, "size": 64, "p_stuff": 0.2, "p_small": 0.5,
-    "box_noise": 0.05, "focal_ramp": 0.25,
+    "box_noise": 0.05, "focal_ramp": 0.25, "match_answers": False,
 }  # fmt: skip
 
 
@@ -174,7 +177,7 @@ def train_sam(out_dir: str | os.PathLike | None, seed: int, quick: bool) -> dict
         sam = net.module if hasattr(net, "module") else net
         return interactive_loss(sam, images, prompts, rounds=RECIPE["rounds"], generator=g,
                                 focal_weight=fw,
-                                match_answers=RECIPE.get("match_answers", False))
+                                match_answers=RECIPE["match_answers"])
 
     run_id = recipe_key(RECIPE, SAM_CONFIG, steps, batch_size)
     state = state_path_for(run_dir, name, seed, run_id)  # resume a stopped run
