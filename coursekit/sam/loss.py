@@ -178,7 +178,7 @@ def sam_loss(mask_logits: Tensor, iou_predictions: Tensor, gt_masks: Tensor, *,
     best = per_mask.detach().argmin(dim=1)  # (B,) the mask that is trained
     chosen = per_mask.gather(1, best[:, None])[:, 0]  # (B,)
     if other_masks is not None:
-        per_other, iou_other = costs(other_masks)  # (B, C)
+        per_other, _ = costs(other_masks)  # (B, C)
         pair = per_mask[:, :, None] + per_other[:, None, :]  # (B, C, C): gt to i, other to j
         eye = torch.eye(C, dtype=torch.bool, device=pair.device)
         flat = pair.detach().masked_fill(eye, float("inf")).flatten(1).argmin(dim=1)  # (B,)
@@ -187,8 +187,6 @@ def sam_loss(mask_logits: Tensor, iou_predictions: Tensor, gt_masks: Tensor, *,
         differ = (other_masks != gt_masks).flatten(1).any(dim=1)  # (B,) two answers
         chosen = torch.where(differ, two, chosen)
         best = torch.where(differ, flat // C, best)
-        nearer = per_other.detach() < per_mask.detach()
-        real_iou = torch.where(differ[:, None] & nearer, iou_other, real_iou)
     mask_loss = chosen.mean()
     iou_loss = F.mse_loss(iou_predictions.to(acc), real_iou)
     dtype = mask_logits.dtype

@@ -103,7 +103,7 @@ def test_two_answers_hand_computed():
     whole = torch.tensor([[[True, True]]])
     logits = torch.tensor([[[[10.0, -10.0]], [[10.0, 10.0]], [[0.0, 0.0]]]],
                           dtype=torch.float64, requires_grad=True)  # part, whole, unsure
-    iou_pred = torch.tensor([[1.0, 0.5, 0.0]], dtype=torch.float64, requires_grad=True)
+    iou_pred = torch.tensor([[1.0, 1.0, 0.0]], dtype=torch.float64, requires_grad=True)
     out = sam_loss(logits, iou_pred, part, other_masks=whole)
     assert out.best.tolist() == [0]  # the part's output
     per_part = 20 * sigmoid_focal_loss(logits[0], part.expand(3, 1, 2).double()).mean((-2, -1))
@@ -113,8 +113,8 @@ def test_two_answers_hand_computed():
     assert_close(out.mask_loss, (per_part[0] + per_whole[1]) / 2)
     # SAM's rule would train output 0 alone (its loss against the part is the least)
     assert_close(sam_loss(logits, iou_pred, part).mask_loss, per_part.min())
-    # IoU targets: output 0 -> 1 (= the part), output 1 -> 1 (= the whole), output 2
-    # (empty) is nearer the part: IoU 0; squared errors 0, 0.25, 0
+    # IoU targets stay SAM's, against the drawn answer (the part): output 0 -> 1, output 1
+    # (the whole, 2 pixels) -> 1/2, output 2 (empty) -> 0; squared errors 0, 0.25, 0
     assert_close(out.iou_loss, torch.tensor(0.25 / 3, dtype=torch.float64))
     out.loss.backward()
     assert (logits.grad[0, 2] == 0).all() and logits.grad[0, :2].abs().sum() > 0
@@ -154,6 +154,7 @@ def test_two_answers_random_against_brute_force(device):
         best.append(x)
     assert_close(out.mask_loss, torch.stack(expected).mean(), rtol=0, atol=1e-12)
     assert out.best.tolist() == best
+    assert_close(out.iou_loss, sam_loss(logits, iou_pred, gt).iou_loss, rtol=0, atol=0)
     assert torch.autograd.gradcheck(
         lambda x: sam_loss(x, iou_pred, gt, other_masks=other).loss,
         (logits.detach().requires_grad_(),))
