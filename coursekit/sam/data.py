@@ -124,7 +124,8 @@ def sample_prompts(segments: list[Segments], k: int, generator: torch.Generator,
     click pixel uniformly inside it; if the click is ambiguous the target is the smaller
     answer with probability ``p_small``, else the whole object. The point prompt is that
     click; the box prompt is the target's box (pixel edges) moved by Gaussian noise of
-    ``box_noise`` × its side.
+    ``box_noise`` × its side. ``others`` holds the answer not drawn (the target itself for
+    an unambiguous click); it draws no random number.
     """
     points, boxes, targets, amb, others = [], [], [], [], []
     for seg in segments:

@@ -94,8 +94,8 @@ def box_ious(predictor: SamPredictor, gt_masks: Tensor) -> Tensor:
     """
     if not isinstance(predictor, SamPredictor):
         raise TypeError(f"predictor must be a SamPredictor, got {describe(predictor)}")
-    if not isinstance(gt_masks, Tensor) or gt_masks.dtype != torch.bool or gt_masks.dim() != 3:
-        raise TypeError(f"gt_masks must be a bool Tensor[G, H, W], got {describe(gt_masks)}")
+    require_bool(gt_masks, "gt_masks", "a bool Tensor[G, H, W]")
+    require_dim(gt_masks, "gt_masks", 3, "a bool Tensor[G, H, W]")
     if not gt_masks.flatten(1).any(dim=1).all():
         raise ValueError("gt_masks must not hold an empty mask (it has no box)")
     boxes = mask_to_box(gt_masks.cpu()).float() + torch.tensor([0.0, 0.0, 1.0, 1.0])  # (G, 4)

@@ -35,7 +35,8 @@ from coursekit.validators import describe, require_bool, require_dim, require_fl
 
 
 class SamLoss(NamedTuple):
-    """``loss = mask_loss + iou_weight · iou_loss``; ``best``: int64 Tensor[B], the mask trained."""
+    """``loss = mask_loss + iou_weight · iou_loss``; ``best``: int64 Tensor[B], the mask trained
+    (with two answers: the one matched to the drawn answer)."""
 
     loss: Tensor
     mask_loss: Tensor
@@ -121,16 +122,17 @@ def sam_loss(mask_logits: Tensor, iou_predictions: Tensor, gt_masks: Tensor, *,
             low-resolution cell that the full-resolution mask covers; its IoU target
             counts the cells >= 0.5).
         other_masks: ``None`` (SAM's rule), or the *other* valid answer of each prompt,
-            like ``gt_masks`` (equal to it where a prompt has one answer). Where the two
-            differ, both must be among the C >= 2 masks: they are matched to two different
-            outputs at the least total cost and the prompt's mask loss is the mean of the
-            two matched costs (a 2-target set loss, as DETR matches); the IoU head's target
-            is each mask's IoU with the answer it is closer to.
+            like ``gt_masks``, on its device (equal to it where a prompt has one answer);
+            needs C >= 2. Where the two differ, both must be among the masks: they are
+            matched to two different outputs at the least total cost and the prompt's mask
+            loss is the mean of the two matched costs (a 2-target set loss, as DETR
+            matches). The IoU head's target stays SAM's: the IoU with ``gt_masks``.
 
     Returns:
         ``SamLoss(loss, mask_loss, iou_loss, best)``: ``mask_loss`` is the mean over B of
         ``min_c (focal_weight · focal_c + dice_weight · dice_c)`` (focal averaged over the
-        pixels), so only the best mask of each prompt receives gradient; ``iou_loss`` the
+        pixels), so only the best mask of each prompt receives gradient (with two answers:
+        the two matched masks, each with half the weight); ``iou_loss`` the
         mean over B·C of ``(iou_pred − IoU(logits > 0, gt))²``; ``best`` the index of the
         trained mask (with ``other_masks``: the one matched to ``gt_masks``). Scalars in
         the logits' dtype.
@@ -155,6 +157,9 @@ def sam_loss(mask_logits: Tensor, iou_predictions: Tensor, gt_masks: Tensor, *,
         if not isinstance(other_masks, Tensor) or other_masks.dtype != gt_masks.dtype:
             raise TypeError(f"other_masks must be a Tensor of gt_masks' dtype "
                             f"({gt_masks.dtype}), got {describe(other_masks)}")
+        if other_masks.device != gt_masks.device:
+            raise ValueError(f"other_masks must be on gt_masks' device ({gt_masks.device}), "
+                             f"got {other_masks.device}")
         if other_masks.shape != gt_masks.shape:
             raise ValueError(f"other_masks must have the shape of gt_masks "
                              f"{shape_str(gt_masks)}, got {shape_str(other_masks)}")
@@ -166,28 +171,29 @@ def sam_loss(mask_logits: Tensor, iou_predictions: Tensor, gt_masks: Tensor, *,
     acc = torch.promote_types(mask_logits.dtype, torch.float32)
     logits = mask_logits.to(acc)
 
-    def costs(gt: Tensor) -> tuple[Tensor, Tensor]:  # (B, C) mask losses, (B, C) real IoUs
+    def costs(gt: Tensor) -> Tensor:  # (B, C) mask losses
         target = gt[:, None].expand(B, C, H, W).to(acc)  # (B, C, H, W)
-        hard = gt if gt.dtype == torch.bool else gt >= 0.5
         focal = sigmoid_focal_loss(logits, target, alpha, gamma).mean(dim=(-2, -1))
-        with torch.no_grad():
-            real = mask_iou(logits > 0, hard[:, None].expand(B, C, H, W), dtype=acc)
-        return fw * focal + dw * dice_loss(logits, target), real
+        return fw * focal + dw * dice_loss(logits, target)
 
-    per_mask, real_iou = costs(gt_masks)  # (B, C)
+    per_mask = costs(gt_masks)  # (B, C)
     best = per_mask.detach().argmin(dim=1)  # (B,) the mask that is trained
     chosen = per_mask.gather(1, best[:, None])[:, 0]  # (B,)
     if other_masks is not None:
-        per_other, _ = costs(other_masks)  # (B, C)
-        pair = per_mask[:, :, None] + per_other[:, None, :]  # (B, C, C): gt to i, other to j
-        eye = torch.eye(C, dtype=torch.bool, device=pair.device)
-        flat = pair.detach().masked_fill(eye, float("inf")).flatten(1).argmin(dim=1)  # (B,)
+        per_other = costs(other_masks)  # (B, C)
+        with torch.no_grad():  # (B, C, C): gt_masks to output i, other_masks to output j
+            pair = per_mask[:, :, None] + per_other[:, None, :]
+            eye = torch.eye(C, dtype=torch.bool, device=pair.device)
+            flat = pair.masked_fill(eye, float("inf")).flatten(1).argmin(dim=1)  # (B,)
         two = (per_mask.gather(1, (flat // C)[:, None])
                + per_other.gather(1, (flat % C)[:, None]))[:, 0] / 2
         differ = (other_masks != gt_masks).flatten(1).any(dim=1)  # (B,) two answers
         chosen = torch.where(differ, two, chosen)
         best = torch.where(differ, flat // C, best)
     mask_loss = chosen.mean()
+    hard = gt_masks if gt_masks.dtype == torch.bool else gt_masks >= 0.5
+    with torch.no_grad():
+        real_iou = mask_iou(logits > 0, hard[:, None].expand(B, C, H, W), dtype=acc)  # (B, C)
     iou_loss = F.mse_loss(iou_predictions.to(acc), real_iou)
     dtype = mask_logits.dtype
     return SamLoss((mask_loss + iw * iou_loss).to(dtype), mask_loss.to(dtype),

@@ -74,11 +74,26 @@ def test_box_ious_hand_computed():
     assert oracle.boxes.tolist() == [[2.0, 2.0, 6.0, 6.0], [7.0, 1.0, 8.0, 2.0]]
 
 
+def test_box_ious_random_boxes_against_nonzero():
+    """The boxes it sends, against each mask's pixel coordinates' min and max + 1."""
+    g = torch.Generator().manual_seed(2)
+    gt = torch.rand(6, 9, 11, generator=g) < 0.15
+    gt[:, 4, 5] = True  # none empty
+    oracle = Oracle(_tiny(), gt)
+    ious = box_ious(oracle, gt)
+    for m, box in zip(gt, oracle.boxes, strict=True):
+        ys, xs = m.nonzero(as_tuple=True)
+        assert box.tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+    assert ious.tolist() == [1.0] * 6  # the oracle answers a box with the truth
+
+
 def test_box_ious_bad_input():
     gt = torch.zeros(1, 8, 8, dtype=torch.bool)
     with pytest.raises(TypeError, match="predictor must be a SamPredictor"):
         box_ious(object(), gt)
     with pytest.raises(TypeError, match=r"gt_masks must be a bool Tensor\[G, H, W\]"):
+        box_ious(Oracle(_tiny(), gt), gt.float())
+    with pytest.raises(ValueError, match="gt_masks must"):
         box_ious(Oracle(_tiny(), gt), gt[0])
     with pytest.raises(ValueError, match="gt_masks must not hold an empty mask"):
         box_ious(Oracle(_tiny(), gt), gt)

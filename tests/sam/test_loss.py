@@ -199,6 +199,8 @@ def test_bad_inputs():
         sam_loss(x, iou, gt, other_masks=gt.float())
     with pytest.raises(ValueError, match=r"other_masks must have the shape of gt_masks"):
         sam_loss(x, iou, gt, other_masks=gt[:1])
+    with pytest.raises(ValueError, match="other_masks must be on gt_masks' device"):
+        sam_loss(x, iou, gt, other_masks=gt.to("meta"))
     with pytest.raises(ValueError, match="other_masks needs at least 2 output masks"):
         sam_loss(x[:, :1], iou[:, :1], gt, other_masks=gt)
     with pytest.raises(TypeError, match="focal_weight must be a real number"):
