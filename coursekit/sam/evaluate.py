@@ -14,7 +14,7 @@ The protocol of the SAM paper (§7.1) on held-out ShapesWorld scenes, for every 
 * **box**: the object's tight box as the prompt, one output mask (the paper's other
   prompt), which says no more than "this object, this big": no part-or-whole ambiguity;
 * **where it is lost**: best of 3 over the objects whose visible region is one piece and
-  over those cut into several by occluders (``count_pieces``).
+  over those in several pieces, mostly cut by occluders (``count_pieces``).
 
 Tested in tests/sam/test_evaluate.py.
 """

@@ -95,11 +95,10 @@ def interactive_loss(model: Sam, images: Tensor, prompts: PromptBatch, *, rounds
         if len(sel) == 0:
             continue
         target = prompts.targets[sel].to(device)  # (n, S, S)
-        soft = F.avg_pool2d(target[:, None].to(images.dtype), S // (4 * g))[:, 0]  # (n, 4g, 4g)
+        soft = _soft(target, S // (4 * g), images.dtype)  # (n, 4g, 4g)
         other = None
         if match_answers and not box_first:
-            other = prompts.others[sel].to(device)
-            other = F.avg_pool2d(other[:, None].to(images.dtype), S // (4 * g))[:, 0]
+            other = _soft(prompts.others[sel].to(device), S // (4 * g), images.dtype)
         boxes = prompts.boxes[sel].to(device) if box_first else None
         coords = labels = mask_in = None
         if not box_first:
@@ -123,6 +122,11 @@ def interactive_loss(model: Sam, images: Tensor, prompts: PromptBatch, *, rounds
             coords = pt[:, None] if coords is None else torch.cat([coords, pt[:, None]], 1)
             labels = lb[:, None] if labels is None else torch.cat([labels, lb[:, None]], 1)
     return total / terms
+
+
+def _soft(masks: Tensor, cell: int, dtype: torch.dtype) -> Tensor:
+    """Bool Tensor[n, S, S] -> the fraction of each ``cell`` x ``cell`` block covered."""
+    return F.avg_pool2d(masks[:, None].to(dtype), cell)[:, 0]
 
 
 def load_sam(*, directory: Path | None = None, device: str | torch.device = "cpu") -> Sam:
