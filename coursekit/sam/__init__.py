@@ -6,6 +6,7 @@ One file per component, as segment-anything's ``modeling/``:
 * ``PromptEncoder``, ``PositionEmbeddingRandom`` — points, boxes, masks (prompt_encoder.py)
 * ``TwoWayTransformer`` — tokens <-> image attention (transformer.py)
 * ``MaskDecoder`` — 3 masks + IoU per prompt (mask_decoder.py)
+* ``PixelSkip`` — ours, optional: the pixels' features at the masks' grid (pixel_skip.py)
 * ``Sam``, ``build_sam_tiny`` — the wiring, pre/post-processing (sam.py)
 * ``SamPredictor`` — ``set_image`` once, ``predict`` per prompt (predictor.py)
 * ``AutomaticMaskGenerator``, ``build_point_grid``, ``stability_score`` (automatic.py)
@@ -28,6 +29,7 @@ from coursekit.sam.common import MLP, LayerNorm2d, MLPBlock, UpConv2d
 from coursekit.sam.image_encoder import ImageEncoderViT
 from coursekit.sam.loss import SamLoss, dice_loss, mask_iou, sam_loss, sigmoid_focal_loss
 from coursekit.sam.mask_decoder import MaskDecoder
+from coursekit.sam.pixel_skip import PixelSkip
 from coursekit.sam.predictor import SamPredictor
 from coursekit.sam.prompt_encoder import PositionEmbeddingRandom, PromptEncoder
 from coursekit.sam.sam import Sam, build_sam_tiny
@@ -40,6 +42,7 @@ __all__ = [
     "LayerNorm2d",
     "MLPBlock",
     "MaskDecoder",
+    "PixelSkip",
     "PositionEmbeddingRandom",
     "PromptEncoder",
     "Sam",

@@ -13,6 +13,7 @@ tokens 1..3 for the three ambiguous ones)::
     src    = image embedding + dense prompt embedding                    Tensor[B, D, h, w]
     tokens, src = TwoWayTransformer(src, pe, tokens)
     up     = 2 transposed convs (2×2, stride 2): src -> Tensor[B, D/8, 4h, 4w]
+             (+ the image's pixel features, when the model has our ``PixelSkip``)
     mask_i = MLP_i(mask token i) · up        (a hypernetwork: the token writes the
                                               weights of a 1×1 conv over ``up``)
     iou    = MLP(iou token)                  Tensor[B, 4]
@@ -78,7 +79,8 @@ class MaskDecoder(nn.Module):
 
     def forward(self, image_embeddings: Tensor, image_pe: Tensor,
                 sparse_prompt_embeddings: Tensor, dense_prompt_embeddings: Tensor,
-                multimask_output: bool) -> tuple[Tensor, Tensor]:
+                multimask_output: bool, pixel_features: Tensor | None = None,
+                ) -> tuple[Tensor, Tensor]:
         """Predict masks for B prompts on one image (or B images, one prompt each).
 
         Args:
@@ -88,6 +90,8 @@ class MaskDecoder(nn.Module):
             sparse_prompt_embeddings: Tensor[B, N, D]; dense_prompt_embeddings:
                 Tensor[B, D, h, w] (both from the prompt encoder).
             multimask_output: True: masks 1..3 (ambiguous prompt); False: mask 0.
+            pixel_features: Tensor[1 or B, D/8, 4h, 4w] from a ``PixelSkip`` (ours, not
+                SAM's), added to the upscaled image side before the hypernetwork; or None.
 
         Returns:
             mask logits Tensor[B, 3 or 1, 4h, 4w] and predicted IoU Tensor[B, 3 or 1].
@@ -95,16 +99,18 @@ class MaskDecoder(nn.Module):
         if not isinstance(multimask_output, bool):
             raise TypeError(f"multimask_output must be a bool, got {multimask_output!r}")
         masks, iou_pred = self.predict_masks(image_embeddings, image_pe,
-                                             sparse_prompt_embeddings, dense_prompt_embeddings)
+                                             sparse_prompt_embeddings, dense_prompt_embeddings,
+                                             pixel_features)
         keep = slice(1, None) if multimask_output else slice(0, 1)
         return masks[:, keep], iou_pred[:, keep]  # (B, 3|1, 4h, 4w), (B, 3|1)
 
     def predict_masks(self, image_embeddings: Tensor, image_pe: Tensor,
                       sparse_prompt_embeddings: Tensor,
-                      dense_prompt_embeddings: Tensor) -> tuple[Tensor, Tensor]:
+                      dense_prompt_embeddings: Tensor,
+                      pixel_features: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """All ``num_mask_tokens`` masks and IoUs: Tensor[B, M, 4h, 4w], Tensor[B, M]."""
         B = self._check(image_embeddings, image_pe, sparse_prompt_embeddings,
-                        dense_prompt_embeddings)
+                        dense_prompt_embeddings, pixel_features)
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight])  # (1+M, D)
         output_tokens = output_tokens.unsqueeze(0).expand(B, -1, -1)  # (B, 1+M, D)
         tokens = torch.cat((output_tokens, sparse_prompt_embeddings), dim=1)  # (B, 1+M+N, D)
@@ -116,6 +122,8 @@ class MaskDecoder(nn.Module):
         mask_tokens_out = hs[:, 1:1 + self.num_mask_tokens, :]  # (B, M, D)
         src = src.transpose(1, 2).reshape(b, c, h, w)  # (B, D, h, w)
         upscaled = self.output_upscaling(src)  # (B, D/8, 4h, 4w)
+        if pixel_features is not None:  # ours: the pixels' own features, once per image
+            upscaled = upscaled + pixel_features  # (B, D/8, 4h, 4w), broadcast over prompts
         hyper_in = torch.stack([mlp(mask_tokens_out[:, i, :]) for i, mlp
                                 in enumerate(self.output_hypernetworks_mlps)], dim=1)  # (B, M, D/8)
         b, c, h, w = upscaled.shape
@@ -123,7 +131,7 @@ class MaskDecoder(nn.Module):
         iou_pred = self.iou_prediction_head(iou_token_out)  # (B, M)
         return masks, iou_pred
 
-    def _check(self, image_embeddings, image_pe, sparse, dense) -> int:
+    def _check(self, image_embeddings, image_pe, sparse, dense, pixel=None) -> int:
         D = self.transformer_dim
         require_dim(sparse, "sparse_prompt_embeddings", 3, f"Tensor[B, N, {D}]")
         B = sparse.shape[0]
@@ -144,4 +152,10 @@ class MaskDecoder(nn.Module):
         if tuple(dense.shape) != (B, D, h, w):
             raise ValueError(f"dense_prompt_embeddings must be Tensor[{B}, {D}, {h}, {w}], "
                              f"got {shape_str(dense)}")
+        if pixel is not None:
+            expected = f"Tensor[1 or {B}, {D // 8}, {4 * h}, {4 * w}]"
+            require_dim(pixel, "pixel_features", 4, expected)
+            if pixel.shape[0] not in (1, B) or tuple(pixel.shape[1:]) != (D // 8, 4 * h, 4 * w):
+                raise ValueError(f"pixel_features must be {expected} (the masks' grid), "
+                                 f"got {shape_str(pixel)}")
         return B

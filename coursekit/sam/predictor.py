@@ -55,6 +55,7 @@ class SamPredictor:
         """Forget the cached image embedding."""
         self.is_image_set = False
         self.features: Tensor | None = None
+        self.pixel_features: Tensor | None = None  # with a PixelSkip only
         self.dense_pe: Tensor | None = None
         self.original_size: tuple[int, int] | None = None
         self.input_size: tuple[int, int] | None = None
@@ -83,9 +84,10 @@ class SamPredictor:
         self.original_size = (int(image.shape[1]), int(image.shape[2]))
         self.input_size = (int(x.shape[2]), int(x.shape[3]))
         with torch.inference_mode():  # no autograd bookkeeping at all; clones come out
-            features = self.model.image_encoder(self.model.preprocess(x))  # (1, C, S/P, S/P)
+            features, pixels = self.model.encode(self.model.preprocess(x))  # (1, C, S/P, S/P)
             dense_pe = self.model.prompt_encoder.get_dense_pe()  # (1, C, S/P, S/P), fixed
         self.features, self.dense_pe = features.clone(), dense_pe.clone()
+        self.pixel_features = None if pixels is None else pixels.clone()  # (1, D/8, 4h, 4w)
         self.is_image_set = True
 
     def get_image_embedding(self) -> Tensor:
@@ -166,8 +168,9 @@ class SamPredictor:
         # place, feed them back)
         with torch.inference_mode():
             sparse, dense = model.prompt_encoder(points, boxes, mask_input)  # (B, N', D), ...
+            skip = () if self.pixel_features is None else (self.pixel_features,)
             low_res, iou = model.mask_decoder(self.features, self.dense_pe, sparse, dense,
-                                              multimask_output)  # (B, C, 4h, 4w)
+                                              multimask_output, *skip)  # (B, C, 4h, 4w)
         masks = model.postprocess_masks(low_res, self.input_size, self.original_size)
         if not return_logits:
             masks = masks > model.mask_threshold  # (B, C, H, W) bool

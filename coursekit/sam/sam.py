@@ -7,6 +7,7 @@ real-time::
     image [B, 3, H, W] in [0, 1]
       --preprocess: (x - mean) / std, pad to S × S-->      [B, 3, S, S]
       --ImageEncoderViT (once per image)-->                [B, C, S/P, S/P]   C = D
+      (--PixelSkip, ours, optional, once per image-->      [B, D/8, 4S/P, 4S/P])
     prompts (points, boxes, masks) --PromptEncoder-->      sparse [B, N, D], dense [B, D, h, w]
       --MaskDecoder (per prompt)-->                        logits [B, 3, 4h, 4w], IoU [B, 3]
       --postprocess_masks: bilinear to S × S, crop the padding, bilinear to H × W
@@ -27,6 +28,7 @@ from torch.nn import functional as F
 
 from coursekit.sam.image_encoder import ImageEncoderViT
 from coursekit.sam.mask_decoder import MaskDecoder
+from coursekit.sam.pixel_skip import PixelSkip
 from coursekit.sam.prompt_encoder import PromptEncoder
 from coursekit.sam.transformer import TwoWayTransformer
 from coursekit.upsampling import bilinear_upsample
@@ -46,7 +48,8 @@ class Sam(nn.Module):
 
     def __init__(self, *, image_encoder: ImageEncoderViT, prompt_encoder: PromptEncoder,
                  mask_decoder: MaskDecoder, pixel_mean: Sequence[float] = IMAGENET_MEAN,
-                 pixel_std: Sequence[float] = IMAGENET_STD) -> None:
+                 pixel_std: Sequence[float] = IMAGENET_STD,
+                 pixel_skip: PixelSkip | None = None) -> None:
         super().__init__()
         for name, module, cls in (("image_encoder", image_encoder, ImageEncoderViT),
                                   ("prompt_encoder", prompt_encoder, PromptEncoder),
@@ -60,9 +63,20 @@ class Sam(nn.Module):
         if prompt_encoder.embed_dim != mask_decoder.transformer_dim:
             raise ValueError(f"prompt_encoder.embed_dim ({prompt_encoder.embed_dim}) must equal "
                              f"mask_decoder.transformer_dim ({mask_decoder.transformer_dim})")
+        if pixel_skip is not None:
+            if not isinstance(pixel_skip, PixelSkip):
+                raise TypeError(f"pixel_skip must be a PixelSkip or None, got "
+                                f"{type(pixel_skip).__name__}")
+            P = image_encoder.patch_embed.proj.kernel_size[0]
+            want = (mask_decoder.transformer_dim // 8, P // 4)
+            if (pixel_skip.out_chans, pixel_skip.stride) != want or P % 4:
+                raise ValueError(f"pixel_skip must have out_chans={want[0]} (D/8) and "
+                                 f"stride={P / 4:g} (patch size / 4, an integer), got "
+                                 f"{pixel_skip.out_chans} and {pixel_skip.stride}")
         self.image_encoder = image_encoder
         self.prompt_encoder = prompt_encoder
         self.mask_decoder = mask_decoder
+        self.pixel_skip = pixel_skip
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
 
@@ -86,6 +100,13 @@ class Sam(nn.Module):
                              f"longest side first), got {shape_str(x)}")
         x = (x - self.pixel_mean) / self.pixel_std  # (B, 3, h, w)
         return F.pad(x, (0, S - w, 0, S - h))  # (B, 3, S, S), zeros at the bottom / right
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Preprocessed Tensor[B, 3, S, S] -> the embedding Tensor[B, D, S/P, S/P] and the
+        pixel features Tensor[B, D/8, 4S/P, 4S/P] (None without a pixel skip): the once-per-
+        image work."""
+        pixels = None if self.pixel_skip is None else self.pixel_skip(x)
+        return self.image_encoder(x), pixels
 
     def postprocess_masks(self, masks: Tensor, input_size: tuple[int, int],
                           original_size: tuple[int, int]) -> Tensor:
@@ -121,13 +142,14 @@ class Sam(nn.Module):
             low-resolution mask logits Tensor[B, 3 or 1, 4·S/P, 4·S/P] (of the padded
             input) and predicted IoUs Tensor[B, 3 or 1].
         """
-        embeddings = self.image_encoder(self.preprocess(images))  # (B, C, h, w)
+        embeddings, pixels = self.encode(self.preprocess(images))  # (B, C, h, w), ...
         sparse, dense = self.prompt_encoder(points, boxes, mask_inputs)
         if sparse.shape[0] != embeddings.shape[0]:
             raise ValueError(f"give one prompt per image: {embeddings.shape[0]} images, "
                              f"{sparse.shape[0]} prompts")
+        skip = () if pixels is None else (pixels,)  # SAM's call without a pixel skip
         return self.mask_decoder(embeddings, self.prompt_encoder.get_dense_pe(), sparse, dense,
-                                 multimask_output)
+                                 multimask_output, *skip)
 
 
 def build_sam_tiny(*, img_size: int = 128, patch_size: int = 8, encoder_embed_dim: int = 128,
@@ -137,7 +159,7 @@ def build_sam_tiny(*, img_size: int = 128, patch_size: int = 8, encoder_embed_di
                    use_rel_pos: bool = True, prompt_embed_dim: int = 64,
                    mask_in_chans: int = 16, decoder_depth: int = 2, decoder_num_heads: int = 4,
                    decoder_mlp_dim: int = 256, iou_head_hidden_dim: int = 64,
-                   norm_eps: float = 1e-6) -> Sam:
+                   norm_eps: float = 1e-6, pixel_skip: bool = False) -> Sam:
     """A course-size SAM: the three components wired as segment-anything's ``_build_sam``.
 
     The image encoder's output channels equal the prompt embedding dimension D, and its
@@ -146,7 +168,8 @@ def build_sam_tiny(*, img_size: int = 128, patch_size: int = 8, encoder_embed_di
     64 × 64 masks) fit ShapesWorld scenes; the tiny parity configuration of
     tests/sam is ``build_sam_tiny(img_size=256, patch_size=16, encoder_embed_dim=96,
     encoder_depth=2, encoder_window_size=4, encoder_global_attn_indexes=(1,),
-    mask_in_chans=8, decoder_mlp_dim=128)``.
+    mask_in_chans=8, decoder_mlp_dim=128)``. ``pixel_skip=True`` adds our ``PixelSkip``
+    (not in segment-anything, so such a model has no reference to load into).
     """
     grid = img_size // patch_size
     image_encoder = ImageEncoderViT(
@@ -163,5 +186,8 @@ def build_sam_tiny(*, img_size: int = 128, patch_size: int = 8, encoder_embed_di
     mask_decoder = MaskDecoder(transformer_dim=prompt_embed_dim, transformer=transformer,
                                num_multimask_outputs=3, iou_head_depth=3,
                                iou_head_hidden_dim=iou_head_hidden_dim)
+    if not isinstance(pixel_skip, bool):
+        raise TypeError(f"pixel_skip must be a bool, got {pixel_skip!r}")
+    skip = PixelSkip(out_chans=prompt_embed_dim // 8, stride=max(1, patch_size // 4))
     return Sam(image_encoder=image_encoder, prompt_encoder=prompt_encoder,
-               mask_decoder=mask_decoder)
+               mask_decoder=mask_decoder, pixel_skip=skip if pixel_skip else None)

@@ -84,9 +84,11 @@ def interactive_loss(model: Sam, images: Tensor, prompts: PromptBatch, *, rounds
     B, S = images.shape[0], model.img_size
     k = prompts.points.shape[0] // B
     device = images.device
-    emb = model.image_encoder(model.preprocess(images))  # (B, D, g, g), once per image
+    emb, pix = model.encode(model.preprocess(images))  # (B, D, g, g), once per image
     g = emb.shape[-1]
     emb = emb.repeat_interleave(k, dim=0)  # (B·K, D, g, g)
+    if pix is not None:  # a pixel skip's features (B, D/8, 4g, 4g), one per prompt too
+        pix = pix.repeat_interleave(k, dim=0)
     pe = model.prompt_encoder.get_dense_pe()
     use_box = (torch.arange(B * k, device=device) % k) >= k // 2
     total, terms = images.new_zeros(()), 0
@@ -108,7 +110,9 @@ def interactive_loss(model: Sam, images: Tensor, prompts: PromptBatch, *, rounds
             multimask = r == 0 and not box_first
             points = None if coords is None else (coords, labels)
             sparse, dense = model.prompt_encoder(points, boxes, mask_in)
-            low, iou = model.mask_decoder(emb[sel], pe, sparse, dense, multimask)  # (n, C, 4g, 4g)
+            skip = () if pix is None else (pix[sel],)
+            low, iou = model.mask_decoder(emb[sel], pe, sparse, dense, multimask,
+                                          *skip)  # (n, C, 4g, 4g)
             out = sam_loss(low, iou, soft, focal_weight=focal_weight,  # soft targets
                            other_masks=other if multimask else None)
             total, terms = total + out.loss, terms + 1
