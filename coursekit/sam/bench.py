@@ -57,7 +57,7 @@ def reference_sam(ours: Sam):
         raise TypeError(f"ours must be a coursekit.sam.Sam, got {describe(ours)}")
     if ours.pixel_skip is not None:
         raise ValueError("ours has a pixel skip (ours, not SAM's): segment-anything has no "
-                         "such module to load it into")
+                         "such module to load it into; pass ours.without_pixel_skip()")
     enc, dec = ours.image_encoder, ours.mask_decoder
     S, P = enc.img_size, enc.patch_embed.proj.kernel_size[0]
     blocks = enc.blocks

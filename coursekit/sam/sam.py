@@ -108,6 +108,14 @@ class Sam(nn.Module):
         pixels = None if self.pixel_skip is None else self.pixel_skip(x)
         return self.image_encoder(x), pixels
 
+    def without_pixel_skip(self) -> Sam:
+        """The same model minus our pixel skip: SAM's architecture exactly, sharing this
+        model's modules (so segment-anything's classes can load its weights)."""
+        twin = Sam(image_encoder=self.image_encoder, prompt_encoder=self.prompt_encoder,
+                   mask_decoder=self.mask_decoder, pixel_mean=self.pixel_mean.flatten().tolist(),
+                   pixel_std=self.pixel_std.flatten().tolist())
+        return twin.to(device=self.device, dtype=self.pixel_mean.dtype).train(self.training)
+
     def postprocess_masks(self, masks: Tensor, input_size: tuple[int, int],
                           original_size: tuple[int, int]) -> Tensor:
         """Mask logits Tensor[B, C, 4h, 4w] -> Tensor[B, C, H, W] of the original image.

@@ -172,3 +172,25 @@ def test_bad_inputs():
     pytest.importorskip("segment_anything")
     with pytest.raises(ValueError, match="pixel skip"):
         reference_sam(build_sam_tiny(**SMALL, pixel_skip=True))
+
+
+def test_without_pixel_skip_is_sams_architecture_sharing_the_modules():
+    torch.manual_seed(0)
+    model = build_sam_tiny(**SMALL, pixel_skip=True).double().eval()
+    torch.nn.init.normal_(model.pixel_skip.conv2.weight)
+    twin = model.without_pixel_skip()
+    assert twin.pixel_skip is None and twin.image_encoder is model.image_encoder
+    assert twin.mask_decoder is model.mask_decoder and not twin.training
+    assert set(twin.state_dict()) == {k for k in model.state_dict() if "pixel_skip" not in k}
+    assert twin.pixel_mean.dtype == torch.float64
+    images = torch.rand(1, 3, 32, 32, dtype=torch.float64)
+    points = (torch.tensor([[[10.0, 12.0]]], dtype=torch.float64),
+              torch.ones(1, 1, dtype=torch.long))
+    with torch.no_grad():
+        plain = build_sam_tiny(**SMALL).double().eval()
+        plain.load_state_dict(twin.state_dict())
+        assert_close(twin(images, points), plain(images, points), rtol=0, atol=0)
+        assert (twin(images, points)[0] - model(images, points)[0]).abs().max() > 1e-6
+    pytest.importorskip("segment_anything")
+    reference = reference_sam(twin)  # loads strictly
+    assert not hasattr(reference, "pixel_skip")
