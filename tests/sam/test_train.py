@@ -123,10 +123,9 @@ def test_shipped_model_quality(shipped):
     from coursekit.sam.evaluate import evaluate_sam
 
     m = evaluate_sam(shipped, range(HELD_OUT_START, HELD_OUT_START + 8), size=RECIPE["size"])
-    assert m["miou_best_of_3"] >= 0.65  # 0.7297 here, 0.7328 on 48 scenes (target 0.8)
-    assert m["pick_rate"] >= 0.55  # 0.7778 here (0.6517 on 48): the IoU head beats chance
+    assert m["miou_best_of_3"] >= 0.72  # 0.7795 here, 0.7863 on 48 scenes (target 0.8)
+    assert m["pick_rate"] >= 0.6  # 0.7407 here (0.7528 on 48): the IoU head beats chance
     assert m["best_of_3_circle"] > m["best_of_3_person"]  # thin limbs are hard
-    # trained with 3 rounds (a prompt, two corrections): a third click helps (0.7218 ->
-    # 0.7471 here), a fifth less (0.7604); lesson 10 says so
+    # each correction click helps (0.7581 -> 0.7839 -> 0.8164 here; lesson 10 says so)
     assert m["miou_click3"] > m["miou_click1"] + 0.02
-    assert m["miou_click5"] <= m["miou_click3"] + 0.02
+    assert m["miou_click5"] > m["miou_click3"]
