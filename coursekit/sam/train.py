@@ -20,9 +20,10 @@ The recipe of Kirillov et al. (2023, appendix A), at course size:
   answers, each matched to its own output (``sam_loss(other_masks=...)``); against the
   model without it (README: best of 3 0.705 -> 0.733, first click 0.667 -> 0.675, the IoU
   head's pick 0.758 -> 0.652, at 3000 steps);
-* ``steps`` 6000: the model underfits (at 3000 steps it scored about the same on training
-  scenes as on held-out ones), and doubling the steps raised best of 3 0.733 -> 0.786,
-  the first click 0.675 -> 0.743 and the IoU head's pick 0.652 -> 0.753 (103 min on 2 cores).
+* ``steps`` 6000: the model underfits (at 3000 steps it scored 0.771 on training scenes, far
+  from perfect and not far above 0.733 on held-out ones), and doubling the steps raised
+  best of 3 0.733 -> 0.786, the first click 0.675 -> 0.743 and the IoU head's pick
+  0.652 -> 0.753 (103 min on 2 cores).
 
     coursekit train sam            # -> runs/sam/sam.pt
     coursekit install-checkpoint runs/sam
