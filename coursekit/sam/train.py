@@ -62,7 +62,9 @@ RECIPE: dict[str, Any] = {
     "steps": 6000, "batch_size": 8, "prompts_per_image": 10, "rounds": 3, "lr": 2e-3,
     "weight_decay": 0.01, "warmup": 30, "size": 64, "p_stuff": 0.2, "p_small": 0.5,
     "box_noise": 0.05, "focal_ramp": 0.25, "match_answers": True,
+    "restart_steps": 4000, "restart_lr": 1e-3, "restart_warmup": 100,
 }  # fmt: skip
+_RESTART_KEYS = ("restart_steps", "restart_lr", "restart_warmup")
 
 
 def focal_weight_at(step: int, steps: int, ramp: float = RECIPE["focal_ramp"]) -> float:
@@ -192,13 +194,32 @@ def train_sam(out_dir: str | os.PathLike | None, seed: int, quick: bool) -> dict
                                 focal_weight=fw,
                                 match_answers=RECIPE["match_answers"])
 
-    run_id = recipe_key(RECIPE, SAM_CONFIG, steps, batch_size)
-    state = state_path_for(run_dir, name, seed, run_id)  # resume a stopped run
+    phase_one = {k: v for k, v in RECIPE.items() if k not in _RESTART_KEYS}
+    state = state_path_for(run_dir, name, seed,  # resume a stopped run
+                           recipe_key(phase_one, SAM_CONFIG, steps, batch_size))
     start = time.perf_counter()
     history = fit(model, batch_fn, loss_fn, steps=steps, lr=RECIPE["lr"],
                   weight_decay=RECIPE["weight_decay"], warmup=min(RECIPE["warmup"], steps // 10),
                   state_path=None if quick else state, save_every=50,
                   desc=f"train {name}", progress=False if quick else None)
+    states = [state]
+    restart = 2 if quick else RECIPE["restart_steps"]
+    if restart:  # phase two: a warm restart from phase one's weights as they would ship
+        with torch.no_grad():
+            for v in model.state_dict().values():
+                if v.is_floating_point():
+                    v.copy_(v.half())
+        state2 = state_path_for(run_dir, name, seed, recipe_key(RECIPE, SAM_CONFIG, steps,
+                                                                batch_size, "restart"))
+        states.append(state2)
+        more = fit(model, lambda step, offset=steps: batch_fn(offset + step), loss_fn,
+                   steps=restart, lr=RECIPE["restart_lr"], weight_decay=RECIPE["weight_decay"],
+                   warmup=min(RECIPE["restart_warmup"], restart // 10),
+                   state_path=None if quick else state2, save_every=50,
+                   desc=f"train {name} (restart)", progress=False if quick else None)
+        history = {"step": history["step"] + [steps + s for s in more["step"]],
+                   "loss": history["loss"] + more["loss"]}
+        steps += restart
     seconds = time.perf_counter() - start
     weights = {k: v.detach().cpu().half() if v.is_floating_point() else v.cpu()
                for k, v in model.state_dict().items()}
@@ -215,5 +236,6 @@ def train_sam(out_dir: str | os.PathLike | None, seed: int, quick: bool) -> dict
     save_run(name, checkpoint, out_dir=run_dir, seed=seed, quick=quick,
              metrics={**metrics, "train_seconds": round(seconds, 1)})
     if process_rank() == 0:
-        state.unlink(missing_ok=True)
+        for path in states:
+            path.unlink(missing_ok=True)
     return metrics

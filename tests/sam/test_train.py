@@ -129,3 +129,33 @@ def test_shipped_model_quality(shipped):
     # each correction click helps (0.7581 -> 0.7839 -> 0.8164 here; lesson 10 says so)
     assert m["miou_click3"] > m["miou_click1"] + 0.02
     assert m["miou_click5"] > m["miou_click3"]
+
+
+def test_training_restarts_from_phase_one_as_it_would_ship(tmp_path, monkeypatch):
+    """Phase two (``restart_steps``) is a second cosine cycle at ``restart_lr`` on new scenes,
+    starting from phase one's weights rounded to float16; the run records both phases."""
+    import coursekit.train
+    from coursekit.checkpoints import load_pretrained
+    from coursekit.sam.train import train_sam
+
+    real_fit, calls = coursekit.train.fit, []
+
+    def recording_fit(model, batch_fn, loss_fn, **kwargs):
+        weights = {k: v.clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+        calls.append((kwargs, weights, batch_fn(0)[0]))
+        return real_fit(model, batch_fn, loss_fn, **kwargs)
+
+    monkeypatch.setattr(coursekit.train, "fit", recording_fit)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONHASHSEED", "0")
+    first = render_batch(list(range(3 * 2, 4 * 2)), size=RECIPE["size"]).image
+    train_sam(tmp_path / "run", 0, True)  # quick: 3 steps of 2 scenes, then 2 more
+    assert [c[0]["steps"] for c in calls] == [3, 2]
+    assert [c[0]["lr"] for c in calls] == [RECIPE["lr"], RECIPE["restart_lr"]]
+    assert torch.equal(calls[1][2], first)  # phase two's step 0 renders step 3's scenes
+    for v in calls[1][1].values():  # phase two starts from float16-representable weights
+        assert torch.equal(v, v.half().float())
+    assert any(not torch.equal(v, v.half().float()) for v in calls[0][1].values())
+    history = load_pretrained("sam", directory=tmp_path / "run")["history"]
+    assert history["steps"] == 5 and history["step"][-1] == 5
+    assert history["recipe"]["restart_steps"] == RECIPE["restart_steps"]
