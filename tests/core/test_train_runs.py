@@ -97,7 +97,7 @@ def test_a_save_that_fails_midway_leaves_the_previous_run_intact(in_tmp_cwd, mon
     assert read_manifest(run)["unet"]["command"] == "earlier"
 
 
-@pytest.mark.parametrize("name", ["fcn", "unet", "depth", "flow", "maskrcnn"])
+@pytest.mark.parametrize("name", ["fcn", "unet", "depth", "flow", "maskrcnn", "sam"])
 def test_an_interrupted_training_writes_no_checkpoint(name, in_tmp_cwd, monkeypatch):
     """Ctrl-C during training: the run folder gets no checkpoint and no manifest entry."""
     import coursekit.dense.train

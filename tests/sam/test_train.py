@@ -174,3 +174,24 @@ def test_training_restarts_from_phase_one_as_it_would_ship(tmp_path, monkeypatch
     history = load_pretrained("sam", directory=tmp_path / "run")["history"]
     assert history["steps"] == 5 and history["step"][-1] == 5
     assert history["recipe"]["restart_steps"] == RECIPE["restart_steps"]
+
+
+def test_a_training_stopped_in_phase_two_writes_no_checkpoint(tmp_path, monkeypatch):
+    import coursekit.train
+    from coursekit.sam.train import train_sam
+
+    real_fit, calls = coursekit.train.fit, []
+
+    def fit_then_stop(model, batch_fn, loss_fn, **kwargs):
+        calls.append(kwargs["steps"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_fit(model, batch_fn, loss_fn, **kwargs)
+
+    monkeypatch.setattr(coursekit.train, "fit", fit_then_stop)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONHASHSEED", "0")
+    with pytest.raises(KeyboardInterrupt):
+        train_sam(tmp_path / "run", 0, True)
+    assert calls == [3, 2]
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
