@@ -145,6 +145,16 @@ def _soft(masks: Tensor, cell: int, dtype: torch.dtype) -> Tensor:
     return F.avg_pool2d(masks[:, None].to(dtype), cell)[:, 0]
 
 
+def _round_to_float16(model: nn.Module) -> dict[str, Tensor]:
+    """Round ``model``'s floating weights to float16 in place (they stay float32 tensors);
+    return the float16 state dict, on the CPU, that the checkpoint keeps."""
+    weights = {k: v.detach().cpu().half() if v.is_floating_point() else v.cpu()
+               for k, v in model.state_dict().items()}
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                           for k, v in weights.items()})
+    return weights
+
+
 def load_sam(*, directory: Path | None = None, device: str | torch.device = "cpu") -> Sam:
     """The shipped tiny SAM (``data/checkpoints/sam.pt``, sha256-checked), float32, eval mode.
 
@@ -208,12 +218,9 @@ def train_sam(out_dir: str | os.PathLike | None, seed: int, quick: bool) -> dict
                   state_path=None if quick else state, save_every=50,
                   desc=f"train {name}", progress=False if quick else None)
     states = [state]
-    restart = 2 if quick else RECIPE["restart_steps"]
+    restart = min(2, RECIPE["restart_steps"]) if quick else RECIPE["restart_steps"]
     if restart:  # phase two: a warm restart from phase one's weights as they would ship
-        with torch.no_grad():
-            for v in model.state_dict().values():
-                if v.is_floating_point():
-                    v.copy_(v.half())
+        _round_to_float16(model)
         state2 = state_path_for(run_dir, name, seed, recipe_key(RECIPE, SAM_CONFIG, steps,
                                                                 batch_size, "restart"))
         states.append(state2)
@@ -226,9 +233,7 @@ def train_sam(out_dir: str | os.PathLike | None, seed: int, quick: bool) -> dict
                    "loss": history["loss"] + more["loss"]}
         steps += restart
     seconds = time.perf_counter() - start
-    weights = {k: v.detach().cpu().half() if v.is_floating_point() else v.cpu()
-               for k, v in model.state_dict().items()}
-    model.load_state_dict({k: v.float() for k, v in weights.items()})  # evaluate what ships
+    weights = _round_to_float16(model)  # evaluate what ships
     eval_seeds = range(HELD_OUT_START, HELD_OUT_START + (2 if quick else 48))
     metrics = evaluate_sam(model.cpu().eval(), eval_seeds, size=size)
     checkpoint = {

@@ -146,7 +146,15 @@ def test_shipped_checkpoint_was_trained_with_this_recipe():
     assert history["step"][-1] == history["steps"] and history["batch_size"] == RECIPE["batch_size"]
 
 
-def test_training_restarts_from_phase_one_as_it_would_ship(tmp_path, monkeypatch):
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """A quick training's working directory (PYTHONHASHSEED restored: seed_everything sets it)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONHASHSEED", "0")
+    return tmp_path
+
+
+def test_training_restarts_from_phase_one_as_it_would_ship(in_tmp, monkeypatch):
     """Phase two (``restart_steps``) is a second cosine cycle at ``restart_lr`` on new scenes,
     starting from phase one's weights rounded to float16; the run records both phases."""
     import coursekit.train
@@ -161,22 +169,20 @@ def test_training_restarts_from_phase_one_as_it_would_ship(tmp_path, monkeypatch
         return real_fit(model, batch_fn, loss_fn, **kwargs)
 
     monkeypatch.setattr(coursekit.train, "fit", recording_fit)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PYTHONHASHSEED", "0")
     first = render_batch(list(range(3 * 2, 4 * 2)), size=RECIPE["size"]).image
-    train_sam(tmp_path / "run", 0, True)  # quick: 3 steps of 2 scenes, then 2 more
+    train_sam(in_tmp / "run", 0, True)  # quick: 3 steps of 2 scenes, then 2 more
     assert [c[0]["steps"] for c in calls] == [3, 2]
     assert [c[0]["lr"] for c in calls] == [RECIPE["lr"], RECIPE["restart_lr"]]
     assert torch.equal(calls[1][2], first)  # phase two's step 0 renders step 3's scenes
     for v in calls[1][1].values():  # phase two starts from float16-representable weights
         assert torch.equal(v, v.half().float())
     assert any(not torch.equal(v, v.half().float()) for v in calls[0][1].values())
-    history = load_pretrained("sam", directory=tmp_path / "run")["history"]
+    history = load_pretrained("sam", directory=in_tmp / "run")["history"]
     assert history["steps"] == 5 and history["step"][-1] == 5
     assert history["recipe"]["restart_steps"] == RECIPE["restart_steps"]
 
 
-def test_a_training_stopped_in_phase_two_writes_no_checkpoint(tmp_path, monkeypatch):
+def test_a_training_stopped_in_phase_two_writes_no_checkpoint(in_tmp, monkeypatch):
     import coursekit.train
     from coursekit.sam.train import train_sam
 
@@ -189,9 +195,7 @@ def test_a_training_stopped_in_phase_two_writes_no_checkpoint(tmp_path, monkeypa
         return real_fit(model, batch_fn, loss_fn, **kwargs)
 
     monkeypatch.setattr(coursekit.train, "fit", fit_then_stop)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PYTHONHASHSEED", "0")
     with pytest.raises(KeyboardInterrupt):
-        train_sam(tmp_path / "run", 0, True)
+        train_sam(in_tmp / "run", 0, True)
     assert calls == [3, 2]
-    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    assert [p for p in in_tmp.rglob("*") if p.is_file()] == []
